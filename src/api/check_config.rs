@@ -1,0 +1,63 @@
+//! `GET /api/check-config`: is this instance ready, and how is the calling key set up?
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::AuthedKey;
+use crate::domain::duration::format_duration;
+use crate::domain::verification::rfc3339;
+use crate::error::ApiError;
+use crate::ratelimit::Bucket;
+
+pub async fn check_config(
+    State(state): State<AppState>,
+    AuthedKey(key): AuthedKey,
+) -> Result<Response, ApiError> {
+    let rate = state.limits.check(Bucket::CheckConfig, &key)?;
+    let mut problems: Vec<Value> = Vec::new();
+    let database_ok = match state.store.ping().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %crate::error::chain(&e), "check-config: database ping failed");
+            problems.push(json!({
+                "code": "SERVICE_UNAVAILABLE",
+                "details": "the database cannot be reached",
+            }));
+            false
+        }
+    };
+    let s = &key.settings;
+    let body = json!({
+        "ready": problems.is_empty(),
+        "problems": problems,
+        "instance": {
+            "version": env!("CARGO_PKG_VERSION"),
+            "database": { "kind": state.store.kind(), "reachable": database_ok },
+            "public_url": state.settings.public_url.as_str(),
+        },
+        "key": {
+            "id": key.id,
+            "name": key.name,
+            "prefix": key.prefix,
+            "created_at": rfc3339(key.created_at),
+            "flow": s.flow,
+            "modules": s.modules(),
+            "verification_ttl": format_duration(std::time::Duration::from_secs(s.ttl_seconds)),
+            "allowed_return_origins": s.allowed_return_origins,
+            "document_types": s.document_types,
+            "form_fields": s.form_fields,
+            "redact": s.redact,
+            "max_attempts": s.max_attempts,
+            "rate_limits": {
+                "generate_per_minute": state.limits.quota_for(Bucket::Generate, &key),
+                "check_config_per_minute": state.limits.quota_for(Bucket::CheckConfig, &key),
+            },
+        },
+    });
+    let mut res = Json(body).into_response();
+    rate.write_headers(res.headers_mut());
+    Ok(res)
+}

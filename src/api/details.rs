@@ -1,0 +1,83 @@
+//! `GET /api/get-verification-details/{verification_id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::auth::AuthedKey;
+use crate::domain::verification::rfc3339;
+use crate::domain::{Attempt, Module, Progress};
+use crate::error::ApiError;
+
+#[derive(Serialize)]
+pub struct Details {
+    verification_id: String,
+    status: StatusBlock,
+    results: Value,
+    extra_data: Option<Value>,
+    created_at: String,
+    expires_at: String,
+    flow: Vec<Module>,
+    return_url: Option<String>,
+    attempts: Vec<AttemptView>,
+}
+
+#[derive(Serialize)]
+struct StatusBlock {
+    current: &'static str,
+    updated_at: String,
+    progress: Progress,
+}
+
+/// An attempt as operators see it: what was tried, the outcome and why. Storage keys of
+/// images stay internal.
+#[derive(Serialize)]
+struct AttemptView {
+    attempt_id: String,
+    step: String,
+    status: &'static str,
+    reasons: Vec<String>,
+    metrics: Value,
+    created_at: String,
+}
+
+impl From<Attempt> for AttemptView {
+    fn from(a: Attempt) -> Self {
+        AttemptView {
+            attempt_id: a.id,
+            step: a.step,
+            status: a.outcome.as_str(),
+            reasons: a.reasons,
+            metrics: a.metrics,
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}
+
+pub async fn details(
+    State(state): State<AppState>,
+    AuthedKey(key): AuthedKey,
+    Path(verification_id): Path<String>,
+) -> Result<Json<Details>, ApiError> {
+    let v = super::owned_verification(&state, &key, &verification_id).await?;
+    let attempts = state.store.list_attempts(&v.id).await?;
+    let (current, updated_at) = v.effective_status(Utc::now());
+    Ok(Json(Details {
+        verification_id: v.id.to_string(),
+        status: StatusBlock {
+            current: current.as_str(),
+            updated_at: rfc3339(updated_at),
+            progress: v.progress,
+        },
+        results: v.results,
+        extra_data: v.extra_data,
+        created_at: rfc3339(v.created_at),
+        expires_at: rfc3339(v.expires_at),
+        flow: v.flow,
+        return_url: v.return_url,
+        attempts: attempts.into_iter().map(AttemptView::from).collect(),
+    }))
+}

@@ -1,0 +1,184 @@
+//! `POST /api/generate-verification`.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::auth::AuthedKey;
+use crate::body::OptionalJson;
+use crate::domain::verification::{initial_progress, rfc3339};
+use crate::domain::{Module, Status, Verification, VerificationId};
+use crate::error::ApiError;
+use crate::ratelimit::Bucket;
+use crate::store::{CreateOutcome, IdempotencyRecord};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GenerateRequest {
+    #[serde(default)]
+    extra_data: Option<Value>,
+    #[serde(default)]
+    return_url: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateResponse<'a> {
+    verification_id: &'a str,
+    expires_at: String,
+    modules: &'a Value,
+    flow: &'a [Module],
+    verify_url: String,
+}
+
+const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+pub async fn generate(
+    State(state): State<AppState>,
+    AuthedKey(key): AuthedKey,
+    headers: HeaderMap,
+    OptionalJson(request): OptionalJson<GenerateRequest>,
+) -> Result<Response, ApiError> {
+    let rate = state.limits.check(Bucket::Generate, &key)?;
+    let request = request.unwrap_or_default();
+
+    let extra_data = match request.extra_data {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => {
+            let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+            let max = state.settings.limits.max_extra_data;
+            if size > max {
+                return Err(ApiError::InvalidRequest(format!(
+                    "extra_data is {size} bytes once serialised; the limit is {max}"
+                )));
+            }
+            Some(Value::Object(map))
+        }
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(
+                "extra_data must be a JSON object".into(),
+            ));
+        }
+    };
+    let return_url = request
+        .return_url
+        .map(|raw| {
+            key.settings
+                .check_return_url(&raw)
+                .map(String::from)
+                .map_err(|why| ApiError::InvalidRequest(format!("return_url: {why}")))
+        })
+        .transpose()?;
+
+    let idempotency_key = idempotency_key(&headers)?;
+    // Same key and same request → the first response again. The fingerprint covers the
+    // validated request, so formatting differences in the JSON do not matter.
+    let fingerprint = hex::encode(Sha256::digest(
+        serde_json::to_vec(&(&extra_data, &return_url)).expect("values serialise"),
+    ));
+    if let Some(idem) = &idempotency_key {
+        if let Some(existing) = state.store.find_idempotency(&key.id, idem).await? {
+            return replay(existing, &fingerprint, rate);
+        }
+    }
+
+    let now = Utc::now();
+    let settings = &key.settings;
+    let ttl = chrono::Duration::seconds(i64::try_from(settings.ttl_seconds).unwrap_or(i64::MAX));
+    let verification = Verification {
+        id: VerificationId::generate(),
+        key_id: key.id.clone(),
+        status: Status::Created,
+        flow: settings.flow.clone(),
+        modules: settings.modules(),
+        progress: initial_progress(&settings.flow),
+        results: Value::Object(Default::default()),
+        extra_data,
+        return_url,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + ttl,
+    };
+    let body = serde_json::to_string(&GenerateResponse {
+        verification_id: verification.id.as_str(),
+        expires_at: rfc3339(verification.expires_at),
+        modules: &verification.modules,
+        flow: &verification.flow,
+        verify_url: state.settings.verify_url(verification.id.as_str()),
+    })
+    .expect("response serialises");
+
+    let record = idempotency_key.map(|idempotency_key| IdempotencyRecord {
+        key_id: key.id.clone(),
+        idempotency_key,
+        request_hash: fingerprint.clone(),
+        verification_id: verification.id.clone(),
+        response: body.clone(),
+        created_at: now,
+    });
+    match state
+        .store
+        .create_verification(&verification, record.as_ref())
+        .await?
+    {
+        CreateOutcome::Created => {
+            tracing::info!(
+                verification_id = %verification.id,
+                key_id = %key.id,
+                "verification created"
+            );
+            Ok(json_response(body, rate, false))
+        }
+        // A concurrent request with the same idempotency key committed first.
+        CreateOutcome::Replayed(existing) => replay(existing, &fingerprint, rate),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .ok()
+        .filter(|t| (1..=255).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::InvalidRequest(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+            )
+        })?;
+    Ok(Some(text.to_owned()))
+}
+
+fn replay(
+    existing: IdempotencyRecord,
+    fingerprint: &str,
+    rate: crate::ratelimit::RateInfo,
+) -> Result<Response, ApiError> {
+    if existing.request_hash != fingerprint {
+        return Err(ApiError::IdempotencyConflict);
+    }
+    Ok(json_response(existing.response, rate, true))
+}
+
+fn json_response(body: String, rate: crate::ratelimit::RateInfo, replayed: bool) -> Response {
+    let mut res = (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response();
+    rate.write_headers(res.headers_mut());
+    if replayed {
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    res
+}

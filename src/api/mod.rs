@@ -1,0 +1,71 @@
+//! The operator API: the seed's routes plus `check-config`, all behind `X-SDK-Key`.
+
+mod check_config;
+mod details;
+mod generate;
+mod images;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::AppState;
+use crate::domain::{Verification, VerificationId};
+use crate::error::ApiError;
+use crate::store::ApiKeyRecord;
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/generate-verification", post(generate::generate))
+        .route(
+            "/api/get-verification-details/{verification_id}",
+            get(details::details),
+        )
+        .route(
+            "/api/get-verification-image-front/{verification_id}",
+            get(images::front),
+        )
+        .route(
+            "/api/get-verification-image-back/{verification_id}",
+            get(images::back),
+        )
+        .route(
+            "/api/get-verification-image-selfie/{verification_id}",
+            get(images::selfie),
+        )
+        .route("/api/check-config", get(check_config::check_config))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(state.settings.limits.max_json_body))
+        // Answers carry personal data: never cached, never sniffed.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+/// Load a verification the calling key may read: 404 for unknown (or malformed) ids,
+/// 403 when another key owns it.
+pub(crate) async fn owned_verification(
+    state: &AppState,
+    key: &ApiKeyRecord,
+    raw_id: &str,
+) -> Result<Verification, ApiError> {
+    let id = VerificationId::parse(raw_id).ok_or(ApiError::VerificationNotFound)?;
+    let v = state
+        .store
+        .get_verification(&id)
+        .await?
+        .ok_or(ApiError::VerificationNotFound)?;
+    if v.key_id != key.id {
+        return Err(ApiError::AccessDenied(
+            "This API key does not own this verification",
+        ));
+    }
+    Ok(v)
+}

@@ -1,0 +1,296 @@
+//! The command line: `serve` (default), `migrate`, `keys create|list|revoke`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{LogFormat, Settings};
+use crate::domain::duration::{format_duration, parse_duration};
+use crate::domain::settings::{parse_flow, parse_list, parse_origin};
+use crate::domain::verification::rfc3339;
+use crate::domain::{KeySettings, Module};
+use crate::store::{self, ApiKeyRecord, Store};
+use crate::{AppState, keys};
+
+#[derive(Parser)]
+#[command(name = "v2client", version, about = "Self-hostable identity-verification portal")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal and the API (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Manage operators' API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it once.
+    Create(CreateKey),
+    /// List keys (never the keys themselves).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id or display prefix.
+    Revoke {
+        #[arg(value_name = "ID_OR_PREFIX")]
+        id_or_prefix: String,
+    },
+}
+
+#[derive(Args)]
+struct CreateKey {
+    /// A name to recognise the key by.
+    #[arg(long)]
+    name: String,
+    /// Steps of the end-user flow, comma separated.
+    #[arg(long, value_parser = parse_flow, default_value = "terms,document,liveness,form_data")]
+    flow: ::std::vec::Vec<Module>,
+    /// How long each verification stays open (30s, 15m, 24h, 7d).
+    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    ttl: std::time::Duration,
+    /// An origin return_url must belong to (repeatable). None: any https URL.
+    #[arg(long = "allowed-return-origin", value_parser = parse_origin)]
+    allowed_return_origins: Vec<String>,
+    /// Document types users may choose: passport,id_card,driving_licence.
+    #[arg(long, value_parser = parse_list::<crate::domain::DocumentType>)]
+    document_types: Option<::std::vec::Vec<crate::domain::DocumentType>>,
+    /// Form fields to collect (see README for the set and their types).
+    #[arg(long, value_parser = parse_list::<crate::domain::FormField>)]
+    form_fields: Option<::std::vec::Vec<crate::domain::FormField>>,
+    /// Parts to black out in images served to this key: mrz,portrait,document_number.
+    #[arg(long, value_parser = parse_list::<crate::domain::RedactionTarget>)]
+    redact: Option<::std::vec::Vec<crate::domain::RedactionTarget>>,
+    /// Submissions allowed per step.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    max_attempts: u32,
+    /// Override the instance's generation rate limit for this key (per minute).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    generate_per_minute: Option<u32>,
+    /// Override the instance's configuration-check rate limit for this key (per minute).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    check_config_per_minute: Option<u32>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl CreateKey {
+    fn settings(&self) -> KeySettings {
+        let d = KeySettings::default();
+        let mut s = KeySettings {
+            // clap collects one parsed flow per occurrence; the last one wins.
+            flow: self.flow.clone(),
+            ttl_seconds: self.ttl.as_secs().max(1),
+            allowed_return_origins: self.allowed_return_origins.clone(),
+            document_types: self.document_types.clone().unwrap_or(d.document_types),
+            form_fields: self.form_fields.clone().unwrap_or(d.form_fields),
+            redact: self.redact.clone().unwrap_or_default(),
+            max_attempts: self.max_attempts,
+            rate_limits: Default::default(),
+        };
+        s.rate_limits.generate_per_minute = self.generate_per_minute;
+        s.rate_limits.check_config_per_minute = self.check_config_per_minute;
+        s
+    }
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("v2client: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&settings);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::Keys(cmd) => keys_command(settings, cmd).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("v2client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    store::connect(&settings.database).await.map_err(|e| {
+        format!(
+            "cannot open the {:?} database: {}",
+            settings.database.kind,
+            crate::error::chain(&e)
+        )
+        .into()
+    })
+}
+
+async fn serve(settings: Settings) -> CliResult {
+    let store = open_store(&settings).await?;
+    if let Some((record, secret)) = keys::bootstrap_first_key(store.as_ref()).await? {
+        // Printed once, to the console only (never to the log), so a newcomer can start.
+        println!("Created the first API key ({}, id {}):", record.name, record.id);
+        println!();
+        println!("    {}", secret.expose());
+        println!();
+        println!("It is shown only this once. Use it in the X-SDK-Key header, for example:");
+        println!(
+            "    curl -X POST -H 'X-SDK-Key: {}' {}api/generate-verification",
+            secret.expose(),
+            settings.public_url
+        );
+        println!("Create more with `v2client keys create --name NAME`.");
+    }
+    let listener = tokio::net::TcpListener::bind(settings.bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+    tracing::info!(
+        address = %listener.local_addr()?,
+        database = store.kind(),
+        public_url = %settings.public_url,
+        "v2client listening"
+    );
+    crate::run(listener, AppState::new(settings, store), shutdown_signal()).await?;
+    tracing::info!("v2client stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+async fn migrate(settings: Settings) -> CliResult {
+    let store = open_store(&settings).await?;
+    println!("database ({}) is up to date", store.kind());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
+    let store = open_store(&settings).await?;
+    match cmd {
+        KeysCommand::Create(args) => {
+            let (record, secret) =
+                keys::create_key(store.as_ref(), &args.name, args.settings()).await?;
+            if args.json {
+                let mut out = key_json(&record);
+                out["key"] = json!(secret.expose());
+                println!("{out}");
+            } else {
+                println!("Created API key {} ({}):", record.name, record.id);
+                println!();
+                println!("    {}", secret.expose());
+                println!();
+                println!("It is shown only this once; store it in your server's secrets.");
+                println!("Send it in the X-SDK-Key header.");
+            }
+        }
+        KeysCommand::List { json } => {
+            let keys = store.list_keys().await?;
+            if json {
+                let list: Vec<_> = keys.iter().map(key_json).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if keys.is_empty() {
+                println!("no keys yet; create one with `v2client keys create --name NAME`");
+            } else {
+                println!(
+                    "{:<21} {:<13} {:<8} {:<21} {}",
+                    "ID", "PREFIX", "STATE", "CREATED", "NAME"
+                );
+                for k in &keys {
+                    println!(
+                        "{:<21} {:<13} {:<8} {:<21} {}",
+                        k.id,
+                        k.prefix,
+                        if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        },
+                        rfc3339(k.created_at),
+                        k.name
+                    );
+                }
+            }
+        }
+        KeysCommand::Revoke { id_or_prefix } => {
+            match store
+                .revoke_key(&id_or_prefix, chrono::Utc::now())
+                .await?
+            {
+                Some(k) => println!("revoked {} ({}, {})", k.id, k.prefix, k.name),
+                None => {
+                    eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A key as the CLI shows it: everything but the secret.
+fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "created_at": rfc3339(k.created_at),
+        "revoked_at": k.revoked_at.map(rfc3339),
+        "flow": k.settings.flow,
+        "verification_ttl": format_duration(std::time::Duration::from_secs(k.settings.ttl_seconds)),
+        "allowed_return_origins": k.settings.allowed_return_origins,
+        "document_types": k.settings.document_types,
+        "form_fields": k.settings.form_fields,
+        "redact": k.settings.redact,
+        "max_attempts": k.settings.max_attempts,
+        "rate_limits": k.settings.rate_limits,
+    })
+}

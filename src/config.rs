@@ -1,0 +1,417 @@
+//! Typed settings: `config/default.toml` (compiled in) < optional file named by
+//! `V2CLIENT_CONFIG` < environment variables.
+//!
+//! Every setting is parsed and checked once at start-up, so a bad value is a clear start-up
+//! error instead of a surprise at request time.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::duration::parse_duration;
+
+const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {origin}: {source}")]
+    Parse {
+        origin: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Postgres,
+    Sqlite,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub kind: DatabaseKind,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    pub generate_per_minute: u32,
+    pub check_config_per_minute: u32,
+    pub max_json_body: usize,
+    pub max_extra_data: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub public_url: Url,
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    pub limits: LimitSettings,
+    pub key_cache_ttl: Duration,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+/// The file layer: everything optional so that files and the environment can each set a part.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    bind: Option<String>,
+    public_url: Option<String>,
+    data_dir: Option<String>,
+    database_url: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+    #[serde(default)]
+    database: DatabaseLayer,
+    #[serde(default)]
+    limits: LimitsLayer,
+    #[serde(default)]
+    keys: KeysLayer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatabaseLayer {
+    max_connections: Option<u32>,
+    acquire_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsLayer {
+    generate_per_minute: Option<u32>,
+    check_config_per_minute: Option<u32>,
+    max_json_body: Option<usize>,
+    max_extra_data: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysLayer {
+    cache_ttl: Option<String>,
+}
+
+impl Layer {
+    fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Values of `other` win over `self`.
+    fn merge(mut self, other: Layer) -> Layer {
+        fn take<T>(a: &mut Option<T>, b: Option<T>) {
+            if b.is_some() {
+                *a = b;
+            }
+        }
+        take(&mut self.bind, other.bind);
+        take(&mut self.public_url, other.public_url);
+        take(&mut self.data_dir, other.data_dir);
+        take(&mut self.database_url, other.database_url);
+        take(&mut self.log, other.log);
+        take(&mut self.log_format, other.log_format);
+        take(
+            &mut self.database.max_connections,
+            other.database.max_connections,
+        );
+        take(
+            &mut self.database.acquire_timeout,
+            other.database.acquire_timeout,
+        );
+        take(
+            &mut self.limits.generate_per_minute,
+            other.limits.generate_per_minute,
+        );
+        take(
+            &mut self.limits.check_config_per_minute,
+            other.limits.check_config_per_minute,
+        );
+        take(&mut self.limits.max_json_body, other.limits.max_json_body);
+        take(&mut self.limits.max_extra_data, other.limits.max_extra_data);
+        take(&mut self.keys.cache_ttl, other.keys.cache_ttl);
+        self
+    }
+
+    fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+        fn num<T: std::str::FromStr>(
+            env: &dyn Fn(&str) -> Option<String>,
+            name: &'static str,
+        ) -> Result<Option<T>, ConfigError> {
+            env(name)
+                .map(|v| {
+                    v.trim().parse::<T>().map_err(|_| ConfigError::Invalid {
+                        name,
+                        reason: format!("`{v}` is not a valid number"),
+                    })
+                })
+                .transpose()
+        }
+        Ok(Layer {
+            bind: env("V2CLIENT_BIND"),
+            public_url: env("V2CLIENT_PUBLIC_URL"),
+            data_dir: env("V2CLIENT_DATA_DIR"),
+            database_url: env("DATABASE_URL"),
+            log: env("V2CLIENT_LOG"),
+            log_format: env("V2CLIENT_LOG_FORMAT"),
+            database: DatabaseLayer {
+                max_connections: num(env, "V2CLIENT_DB_MAX_CONNECTIONS")?,
+                acquire_timeout: env("V2CLIENT_DB_ACQUIRE_TIMEOUT"),
+            },
+            limits: LimitsLayer {
+                generate_per_minute: num(env, "V2CLIENT_GENERATE_PER_MINUTE")?,
+                check_config_per_minute: num(env, "V2CLIENT_CHECK_CONFIG_PER_MINUTE")?,
+                max_json_body: num(env, "V2CLIENT_MAX_JSON_BODY")?,
+                max_extra_data: num(env, "V2CLIENT_MAX_EXTRA_DATA")?,
+            },
+            keys: KeysLayer {
+                cache_ttl: env("V2CLIENT_KEY_CACHE_TTL"),
+            },
+        })
+    }
+}
+
+impl Settings {
+    /// Load from the compiled-in defaults, the optional `V2CLIENT_CONFIG` file, and the
+    /// process environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        Self::load_with(&|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Load with an explicit environment (tests use this instead of mutating the process).
+    pub fn load_with(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let mut layer = Layer::parse(DEFAULT_TOML, "config/default.toml")?;
+        if let Some(path) = env("V2CLIENT_CONFIG") {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: PathBuf::from(&path),
+                source,
+            })?;
+            layer = layer.merge(Layer::parse(&text, &path)?);
+        }
+        layer = layer.merge(Layer::from_env(env)?);
+        Self::from_layer(layer)
+    }
+
+    fn from_layer(l: Layer) -> Result<Settings, ConfigError> {
+        let required = |v: Option<String>, name: &'static str| {
+            v.ok_or(ConfigError::Invalid {
+                name,
+                reason: "missing".into(),
+            })
+        };
+        let bind_text = required(l.bind, "V2CLIENT_BIND")?;
+        let bind = bind_text.parse().map_err(|_| ConfigError::Invalid {
+            name: "V2CLIENT_BIND",
+            reason: format!("`{bind_text}` is not an address such as 127.0.0.1:8080"),
+        })?;
+        let public_text = required(l.public_url, "V2CLIENT_PUBLIC_URL")?;
+        let public_url = Url::parse(&public_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| ConfigError::Invalid {
+                name: "V2CLIENT_PUBLIC_URL",
+                reason: format!("`{public_text}` is not an absolute http(s) URL"),
+            })?;
+        let data_dir = PathBuf::from(required(l.data_dir, "V2CLIENT_DATA_DIR")?);
+        let database = DatabaseSettings::from_parts(
+            l.database_url,
+            &data_dir,
+            l.database.max_connections.unwrap_or(16),
+            duration(l.database.acquire_timeout, "V2CLIENT_DB_ACQUIRE_TIMEOUT", "3s")?,
+        )?;
+        let log_format = match l.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "V2CLIENT_LOG_FORMAT",
+                    reason: format!("`{other}` is neither `text` nor `json`"),
+                });
+            }
+        };
+        let limits = LimitSettings {
+            generate_per_minute: positive(
+                l.limits.generate_per_minute.unwrap_or(100),
+                "V2CLIENT_GENERATE_PER_MINUTE",
+            )?,
+            check_config_per_minute: positive(
+                l.limits.check_config_per_minute.unwrap_or(300),
+                "V2CLIENT_CHECK_CONFIG_PER_MINUTE",
+            )?,
+            max_json_body: l.limits.max_json_body.unwrap_or(64 * 1024),
+            max_extra_data: l.limits.max_extra_data.unwrap_or(16 * 1024),
+        };
+        Ok(Settings {
+            bind,
+            public_url,
+            data_dir,
+            database,
+            limits,
+            key_cache_ttl: duration(l.keys.cache_ttl, "V2CLIENT_KEY_CACHE_TTL", "5s")?,
+            log: l.log.unwrap_or_else(|| "info".into()),
+            log_format,
+        })
+    }
+
+    /// The link an end user opens for a verification.
+    pub fn verify_url(&self, verification_id: &str) -> String {
+        let mut url = self.public_url.join("verify").expect("static path joins");
+        url.query_pairs_mut()
+            .append_pair("verification_id", verification_id);
+        url.into()
+    }
+}
+
+impl DatabaseSettings {
+    /// Work out the database from `DATABASE_URL` (or the SQLite default under the data dir).
+    /// An unknown scheme is a start-up error rather than a late connection failure.
+    pub fn from_parts(
+        url: Option<String>,
+        data_dir: &Path,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<DatabaseSettings, ConfigError> {
+        let url = url.unwrap_or_else(|| {
+            format!("sqlite://{}", data_dir.join("v2client.db").to_string_lossy())
+        });
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+        let kind = match scheme {
+            "postgres" | "postgresql" => DatabaseKind::Postgres,
+            "sqlite" => DatabaseKind::Sqlite,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "DATABASE_URL",
+                    reason: format!(
+                        "unsupported scheme `{scheme}`; use postgres://… or sqlite://…"
+                    ),
+                });
+            }
+        };
+        Ok(DatabaseSettings {
+            url,
+            kind,
+            max_connections: positive(max_connections, "V2CLIENT_DB_MAX_CONNECTIONS")?,
+            acquire_timeout,
+        })
+    }
+}
+
+fn duration(
+    value: Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = value.unwrap_or_else(|| default.to_owned());
+    parse_duration(&text).map_err(|reason| ConfigError::Invalid { name, reason })
+}
+
+fn positive(v: u32, name: &'static str) -> Result<u32, ConfigError> {
+    if v == 0 {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_with(&move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url.as_str(), "http://localhost:8080/");
+        assert_eq!(s.database.kind, DatabaseKind::Sqlite);
+        assert_eq!(s.database.url, "sqlite://data/v2client.db");
+        assert_eq!(s.limits.generate_per_minute, 100);
+        assert_eq!(s.limits.check_config_per_minute, 300);
+        assert_eq!(s.database.acquire_timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let s = load(&[
+            ("V2CLIENT_BIND", "0.0.0.0:9000"),
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("V2CLIENT_GENERATE_PER_MINUTE", "7"),
+            ("V2CLIENT_DATA_DIR", "/var/lib/v2client"),
+        ])
+        .unwrap();
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.database.kind, DatabaseKind::Postgres);
+        assert_eq!(s.limits.generate_per_minute, 7);
+        assert_eq!(s.data_dir, PathBuf::from("/var/lib/v2client"));
+    }
+
+    #[test]
+    fn unknown_database_scheme_is_a_clear_error() {
+        let err = load(&[("DATABASE_URL", "mysql://x/y")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("DATABASE_URL") && text.contains("mysql"), "{text}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(
+            load(&[("V2CLIENT_BIND", "nope")])
+                .unwrap_err()
+                .to_string()
+                .contains("V2CLIENT_BIND")
+        );
+        assert!(
+            load(&[("V2CLIENT_PUBLIC_URL", "ftp://x")])
+                .unwrap_err()
+                .to_string()
+                .contains("V2CLIENT_PUBLIC_URL")
+        );
+        assert!(
+            load(&[("V2CLIENT_GENERATE_PER_MINUTE", "0")])
+                .unwrap_err()
+                .to_string()
+                .contains("at least 1")
+        );
+    }
+
+    #[test]
+    fn verify_url_respects_a_path_prefix() {
+        let s = load(&[("V2CLIENT_PUBLIC_URL", "https://id.example.com/")]).unwrap();
+        assert_eq!(
+            s.verify_url("ver_1"),
+            "https://id.example.com/verify?verification_id=ver_1"
+        );
+    }
+}

@@ -1,0 +1,11 @@
+//! The domain: what a verification, a module, a key's settings are, and the rules that
+//! govern them. Pure data and functions, no I/O.
+
+pub mod duration;
+pub mod ids;
+pub mod settings;
+pub mod verification;
+
+pub use ids::{ApiKeySecret, KeyHash, VerificationId};
+pub use settings::{DocumentType, FormField, KeySettings, Module, RedactionTarget};
+pub use verification::{Attempt, AttemptOutcome, Progress, ProgressState, Status, Verification};

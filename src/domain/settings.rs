@@ -1,0 +1,453 @@
+//! An API key's settings: the flow its verifications follow and the operator's choices.
+//! Stored as one JSON document beside the key so new settings need no migration.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use url::Url;
+
+/// One step of the end-user flow, in the order the portal walks them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Module {
+    Terms,
+    Document,
+    Liveness,
+    FormData,
+}
+
+impl Module {
+    pub const ALL: [Module; 4] = [
+        Module::Terms,
+        Module::Document,
+        Module::Liveness,
+        Module::FormData,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Module::Terms => "terms",
+            Module::Document => "document",
+            Module::Liveness => "liveness",
+            Module::FormData => "form_data",
+        }
+    }
+}
+
+impl FromStr for Module {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Module::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!("unknown module `{s}`; choose from terms, document, liveness, form_data")
+            })
+    }
+}
+
+/// A flow: a non-empty subset of the modules, always in the portal's order
+/// (terms → document → liveness → form_data), whatever order it was given in.
+pub fn parse_flow(text: &str) -> Result<Vec<Module>, String> {
+    let mut flow = text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(Module::from_str)
+        .collect::<Result<Vec<_>, _>>()?;
+    flow.sort();
+    let before = flow.len();
+    flow.dedup();
+    if flow.len() != before {
+        return Err("a module appears twice in the flow".into());
+    }
+    if flow.is_empty() {
+        return Err("the flow needs at least one module".into());
+    }
+    Ok(flow)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentType {
+    Passport,
+    IdCard,
+    DrivingLicence,
+}
+
+impl DocumentType {
+    pub const ALL: [DocumentType; 3] = [
+        DocumentType::Passport,
+        DocumentType::IdCard,
+        DocumentType::DrivingLicence,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentType::Passport => "passport",
+            DocumentType::IdCard => "id_card",
+            DocumentType::DrivingLicence => "driving_licence",
+        }
+    }
+
+    /// The sides a user photographs: a passport's data page has no back worth checking.
+    pub fn sides(self) -> &'static [&'static str] {
+        match self {
+            DocumentType::Passport => &["front"],
+            DocumentType::IdCard | DocumentType::DrivingLicence => &["front", "back"],
+        }
+    }
+}
+
+impl FromStr for DocumentType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        DocumentType::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown document type `{s}`; choose from passport, id_card, driving_licence"
+                )
+            })
+    }
+}
+
+/// The form fields an operator can ask for, each with a fixed type and validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormField {
+    FirstName,
+    LastName,
+    DateOfBirth,
+    Nationality,
+    Email,
+    Phone,
+    AddressLine,
+    PostalCode,
+    City,
+    Country,
+}
+
+impl FormField {
+    pub const ALL: [FormField; 10] = [
+        FormField::FirstName,
+        FormField::LastName,
+        FormField::DateOfBirth,
+        FormField::Nationality,
+        FormField::Email,
+        FormField::Phone,
+        FormField::AddressLine,
+        FormField::PostalCode,
+        FormField::City,
+        FormField::Country,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FormField::FirstName => "first_name",
+            FormField::LastName => "last_name",
+            FormField::DateOfBirth => "date_of_birth",
+            FormField::Nationality => "nationality",
+            FormField::Email => "email",
+            FormField::Phone => "phone",
+            FormField::AddressLine => "address_line",
+            FormField::PostalCode => "postal_code",
+            FormField::City => "city",
+            FormField::Country => "country",
+        }
+    }
+
+    /// The value type, as the portal's form and the API describe it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            FormField::DateOfBirth => "date",
+            FormField::Nationality | FormField::Country => "country",
+            FormField::Email => "email",
+            FormField::Phone => "tel",
+            _ => "text",
+        }
+    }
+}
+
+impl FromStr for FormField {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FormField::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s.trim())
+            .ok_or_else(|| {
+                let names: Vec<_> = FormField::ALL.iter().map(|f| f.as_str()).collect();
+                format!(
+                    "unknown form field `{s}`; choose from {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedactionTarget {
+    Mrz,
+    Portrait,
+    DocumentNumber,
+}
+
+impl RedactionTarget {
+    pub const ALL: [RedactionTarget; 3] = [
+        RedactionTarget::Mrz,
+        RedactionTarget::Portrait,
+        RedactionTarget::DocumentNumber,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedactionTarget::Mrz => "mrz",
+            RedactionTarget::Portrait => "portrait",
+            RedactionTarget::DocumentNumber => "document_number",
+        }
+    }
+}
+
+impl FromStr for RedactionTarget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RedactionTarget::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!("unknown redaction `{s}`; choose from mrz, portrait, document_number")
+            })
+    }
+}
+
+/// Parse a comma-separated list of any of the enums above, sorted and without repeats.
+pub fn parse_list<T: FromStr<Err = String> + Ord>(text: &str) -> Result<Vec<T>, String> {
+    let mut items = text
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(T::from_str)
+        .collect::<Result<Vec<_>, _>>()?;
+    items.sort();
+    items.dedup();
+    Ok(items)
+}
+
+/// Per-key rate limits; `None` means the instance default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_per_minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_config_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySettings {
+    pub flow: Vec<Module>,
+    /// How long a verification stays open, in seconds.
+    pub ttl_seconds: u64,
+    /// Origins (`https://app.example`) a `return_url` must belong to; empty: any.
+    #[serde(default)]
+    pub allowed_return_origins: Vec<String>,
+    pub document_types: Vec<DocumentType>,
+    pub form_fields: Vec<FormField>,
+    #[serde(default)]
+    pub redact: Vec<RedactionTarget>,
+    /// Submissions allowed per step before the step fails.
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub rate_limits: RateLimitOverrides,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        KeySettings {
+            flow: Module::ALL.to_vec(),
+            ttl_seconds: 24 * 3600,
+            allowed_return_origins: Vec::new(),
+            document_types: DocumentType::ALL.to_vec(),
+            form_fields: vec![
+                FormField::FirstName,
+                FormField::LastName,
+                FormField::DateOfBirth,
+            ],
+            redact: Vec::new(),
+            max_attempts: 5,
+            rate_limits: RateLimitOverrides::default(),
+        }
+    }
+}
+
+impl KeySettings {
+    pub fn has(&self, module: Module) -> bool {
+        self.flow.contains(&module)
+    }
+
+    /// The generate response's `modules`: one entry per enabled module, describing what the
+    /// end user will be asked for.
+    pub fn modules(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for module in &self.flow {
+            let desc = match module {
+                Module::Terms => json!({ "enabled": true }),
+                Module::Document => {
+                    let sides: BTreeMap<&str, &[&str]> = self
+                        .document_types
+                        .iter()
+                        .map(|d| (d.as_str(), d.sides()))
+                        .collect();
+                    json!({
+                        "enabled": true,
+                        "document_types": self.document_types,
+                        "sides": sides,
+                        "max_attempts": self.max_attempts,
+                    })
+                }
+                Module::Liveness => json!({
+                    "enabled": true,
+                    "challenges": ["closer", "farther"],
+                    "max_attempts": self.max_attempts,
+                }),
+                Module::FormData => json!({
+                    "enabled": true,
+                    "fields": self.form_fields.iter().map(|f| json!({
+                        "name": f.as_str(),
+                        "type": f.kind(),
+                        "required": true,
+                    })).collect::<Vec<_>>(),
+                }),
+            };
+            out.insert(module.as_str().to_owned(), desc);
+        }
+        Value::Object(out)
+    }
+
+    /// Check a `return_url` against the instance's rules and this key's allowed origins.
+    pub fn check_return_url(&self, raw: &str) -> Result<Url, String> {
+        let url = parse_web_url(raw)?;
+        if !self.allowed_return_origins.is_empty() {
+            let origin = url.origin().ascii_serialization();
+            if !self.allowed_return_origins.iter().any(|o| *o == origin) {
+                return Err(format!(
+                    "return_url origin {origin} is not among this key's allowed origins"
+                ));
+            }
+        }
+        Ok(url)
+    }
+}
+
+/// An absolute URL a browser may be sent to: https, or http on the local machine only;
+/// no embedded credentials.
+pub fn parse_web_url(raw: &str) -> Result<Url, String> {
+    if raw.len() > 2048 {
+        return Err("URL is longer than 2048 characters".into());
+    }
+    let url = Url::parse(raw).map_err(|e| format!("not an absolute URL ({e})"))?;
+    let local = matches!(
+        url.host_str(),
+        Some("localhost") | Some("127.0.0.1") | Some("[::1]")
+    );
+    match url.scheme() {
+        "https" => {}
+        "http" if local => {}
+        "http" => return Err("must use https (http only for localhost)".into()),
+        other => return Err(format!("scheme `{other}` is not allowed; use https")),
+    }
+    if url.host().is_none() {
+        return Err("URL has no host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("URL must not carry credentials".into());
+    }
+    Ok(url)
+}
+
+/// Normalise an allowed origin given on the command line (`https://app.example`).
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let url = parse_web_url(raw.trim())?;
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{raw}` is not an origin; give scheme, host and optional port only"
+        ));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+impl fmt::Display for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flows_are_normalised_to_portal_order() {
+        assert_eq!(
+            parse_flow("liveness,terms").unwrap(),
+            vec![Module::Terms, Module::Liveness]
+        );
+        assert!(parse_flow("").is_err());
+        assert!(parse_flow("terms,terms").is_err());
+        assert!(parse_flow("terms,selfie").unwrap_err().contains("selfie"));
+    }
+
+    #[test]
+    fn modules_describe_only_enabled_steps() {
+        let s = KeySettings {
+            flow: vec![Module::Document, Module::FormData],
+            ..KeySettings::default()
+        };
+        let m = s.modules();
+        assert!(m.get("terms").is_none() && m.get("liveness").is_none());
+        assert_eq!(m["document"]["sides"]["passport"], json!(["front"]));
+        assert_eq!(m["document"]["sides"]["id_card"], json!(["front", "back"]));
+        assert_eq!(m["form_data"]["fields"][2]["name"], "date_of_birth");
+        assert_eq!(m["form_data"]["fields"][2]["type"], "date");
+    }
+
+    #[test]
+    fn return_urls_must_be_safe() {
+        let s = KeySettings::default();
+        assert!(s.check_return_url("https://app.example/done").is_ok());
+        assert!(s.check_return_url("http://localhost:3000/done").is_ok());
+        assert!(s.check_return_url("http://127.0.0.1/done").is_ok());
+        for bad in [
+            "http://app.example/done",
+            "javascript:alert(1)",
+            "/relative",
+            "https://user:pw@app.example/",
+            "ftp://app.example/",
+        ] {
+            assert!(s.check_return_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allowed_origins_restrict_return_urls() {
+        let s = KeySettings {
+            allowed_return_origins: vec![parse_origin("https://app.example").unwrap()],
+            ..KeySettings::default()
+        };
+        assert!(s.check_return_url("https://app.example/x?y=1").is_ok());
+        assert!(s.check_return_url("https://app.example:8443/x").is_err());
+        assert!(s.check_return_url("https://evil.example/x").is_err());
+        assert!(s.check_return_url("https://app.example.evil.com/").is_err());
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        assert_eq!(
+            parse_origin("https://App.Example:443/").unwrap(),
+            "https://app.example"
+        );
+        assert!(parse_origin("https://app.example/path").is_err());
+    }
+}

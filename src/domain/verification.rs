@@ -1,0 +1,244 @@
+//! A verification and its state machine.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Module, VerificationId};
+
+/// `status.current`. Moves only forward; see [`Status::can_become`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Created,
+    InProgress,
+    Processing,
+    Verified,
+    NeedsManualReview,
+    Rejected,
+    Expired,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::InProgress => "in_progress",
+            Status::Processing => "processing",
+            Status::Verified => "verified",
+            Status::NeedsManualReview => "needs_manual_review",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+        }
+    }
+
+    /// A decided (or expired) verification never changes again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Verified | Status::NeedsManualReview | Status::Rejected | Status::Expired
+        )
+    }
+
+    fn rank(self) -> u8 {
+        match self {
+            Status::Created => 0,
+            Status::InProgress => 1,
+            Status::Processing => 2,
+            _ => 3,
+        }
+    }
+
+    /// The only allowed transitions: forward, never out of a final state.
+    pub fn can_become(self, next: Status) -> bool {
+        !self.is_final() && next.rank() > self.rank()
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(s.to_owned()))
+            .map_err(|_| format!("unknown status `{s}`"))
+    }
+}
+
+/// One entry of `status.progress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgressState {
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+}
+
+/// `status.progress`: every enabled module except terms.
+pub type Progress = BTreeMap<Module, ProgressState>;
+
+pub fn initial_progress(flow: &[Module]) -> Progress {
+    flow.iter()
+        .filter(|m| **m != Module::Terms)
+        .map(|m| (*m, ProgressState::Pending))
+        .collect()
+}
+
+/// A verification as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub id: VerificationId,
+    pub key_id: String,
+    pub status: Status,
+    pub flow: Vec<Module>,
+    pub modules: Value,
+    pub progress: Progress,
+    pub results: Value,
+    pub extra_data: Option<Value>,
+    pub return_url: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Verification {
+    /// The status a reader sees at `now`: an open verification past its expiry reads
+    /// `expired` even before the sweeper has written it, and since the moment it expired.
+    pub fn effective_status(&self, now: DateTime<Utc>) -> (Status, DateTime<Utc>) {
+        if !self.status.is_final() && now >= self.expires_at {
+            (Status::Expired, self.expires_at)
+        } else {
+            (self.status, self.updated_at)
+        }
+    }
+}
+
+/// One submission to one step, accepted or rejected, kept for the operator's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub id: String,
+    pub verification_id: VerificationId,
+    /// `document_front`, `document_back`, `liveness` or `form_data`.
+    pub step: String,
+    pub outcome: AttemptOutcome,
+    /// Stable machine reason codes (`IMAGE_BLURRY`, …); empty when accepted.
+    pub reasons: Vec<String>,
+    /// What was measured (sharpness, brightness, face boxes, …).
+    pub metrics: Value,
+    /// Blob-store keys of the images this attempt stored, by role (`original`, `cropped`).
+    pub images: BTreeMap<String, String>,
+    /// SHA-256 (hex) of the submitted content, to spot resubmissions.
+    pub content_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    Accepted,
+    Rejected,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Accepted => "accepted",
+            AttemptOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+impl FromStr for AttemptOutcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "accepted" => Ok(AttemptOutcome::Accepted),
+            "rejected" => Ok(AttemptOutcome::Rejected),
+            _ => Err(format!("unknown attempt outcome `{s}`")),
+        }
+    }
+}
+
+/// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_only_move_forward() {
+        use Status::*;
+        assert!(Created.can_become(InProgress));
+        assert!(Created.can_become(Expired));
+        assert!(InProgress.can_become(Processing));
+        assert!(Processing.can_become(Verified));
+        assert!(!InProgress.can_become(Created));
+        assert!(!Processing.can_become(InProgress));
+        assert!(!Verified.can_become(Rejected));
+        assert!(!Expired.can_become(InProgress));
+        assert!(!InProgress.can_become(InProgress));
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in [
+            Status::Created,
+            Status::InProgress,
+            Status::NeedsManualReview,
+            Status::Expired,
+        ] {
+            assert_eq!(s.as_str().parse::<Status>(), Ok(s));
+        }
+        assert!("done".parse::<Status>().is_err());
+    }
+
+    #[test]
+    fn progress_leaves_out_terms() {
+        let p = initial_progress(&Module::ALL);
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"document": "pending", "liveness": "pending", "form_data": "pending"})
+        );
+    }
+
+    #[test]
+    fn past_expiry_reads_expired_unless_decided() {
+        let now = Utc::now();
+        let mut v = Verification {
+            id: VerificationId::generate(),
+            key_id: "key_1".into(),
+            status: Status::InProgress,
+            flow: vec![Module::Terms],
+            modules: json!({}),
+            progress: Progress::new(),
+            results: json!({}),
+            extra_data: None,
+            return_url: None,
+            created_at: now - Duration::hours(2),
+            updated_at: now - Duration::hours(2),
+            expires_at: now - Duration::hours(1),
+        };
+        assert_eq!(v.effective_status(now).0, Status::Expired);
+        v.status = Status::Verified;
+        assert_eq!(v.effective_status(now).0, Status::Verified);
+        v.expires_at = now + Duration::hours(1);
+        v.status = Status::Created;
+        assert_eq!(v.effective_status(now).0, Status::Created);
+    }
+
+    #[test]
+    fn times_render_with_z() {
+        let t = DateTime::parse_from_rfc3339("2024-01-01T12:00:00.123+00:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(rfc3339(t), "2024-01-01T12:00:00Z");
+    }
+}

@@ -1,0 +1,47 @@
+//! Issuing API keys: used by `v2client keys create` and by the first start of the server.
+
+use chrono::Utc;
+
+use crate::domain::ids::new_key_id;
+use crate::domain::{ApiKeySecret, KeySettings};
+use crate::store::{ApiKeyRecord, Store, StoreError};
+
+/// A new key's record and the secret to show once.
+pub fn new_key(name: &str, settings: KeySettings) -> (ApiKeyRecord, ApiKeySecret) {
+    let secret = ApiKeySecret::generate();
+    let record = ApiKeyRecord {
+        id: new_key_id(),
+        name: name.to_owned(),
+        prefix: secret
+            .display_prefix()
+            .expect("generated keys are well formed")
+            .to_owned(),
+        key_hash: secret.hash(),
+        settings,
+        created_at: Utc::now(),
+        revoked_at: None,
+    };
+    (record, secret)
+}
+
+pub async fn create_key(
+    store: &dyn Store,
+    name: &str,
+    settings: KeySettings,
+) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError> {
+    let (record, secret) = new_key(name, settings);
+    store.insert_key(&record).await?;
+    Ok((record, secret))
+}
+
+/// On a database with no key at all, create one so a newcomer can try the API at once.
+/// Returns the secret when this call created it.
+pub async fn bootstrap_first_key(
+    store: &dyn Store,
+) -> Result<Option<(ApiKeyRecord, ApiKeySecret)>, StoreError> {
+    let (record, secret) = new_key("default", KeySettings::default());
+    Ok(store
+        .insert_first_key(&record)
+        .await?
+        .then_some((record, secret)))
+}

@@ -1,0 +1,105 @@
+//! v2client: a self-hostable identity-verification portal, wire-compatible with okID's
+//! hosted v2client.
+//!
+//! [`app`] builds the whole HTTP service from an [`AppState`]; [`run`] serves it on a
+//! listener until a shutdown signal. `main.rs` only parses the command line.
+
+pub mod api;
+pub mod auth;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod observe;
+pub mod ratelimit;
+pub mod store;
+pub mod web;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::auth::KeyCache;
+use crate::config::Settings;
+use crate::ratelimit::RateLimits;
+use crate::store::Store;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyCache>,
+    pub limits: Arc<RateLimits>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Self {
+        let limits = RateLimits::new(
+            settings.limits.generate_per_minute,
+            settings.limits.check_config_per_minute,
+        );
+        AppState {
+            keys: Arc::new(KeyCache::new(settings.key_cache_ttl)),
+            limits: Arc::new(limits),
+            settings: Arc::new(settings),
+            store,
+        }
+    }
+}
+
+/// The complete router: operator API, health, pages, with logging and request ids.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(api::router(&state))
+        .merge(health::router())
+        .merge(web::router())
+        .fallback(web::not_found)
+        .layer(axum::middleware::from_fn(observe::log_request))
+        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
+        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .with_state(state)
+}
+
+/// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests.
+/// Background upkeep (rate-limiter sweeping, idempotency record expiry) runs alongside.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let upkeep = tokio::spawn(upkeep(state.clone()));
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    upkeep.abort();
+    result
+}
+
+/// How long a generate response stays replayable under its `Idempotency-Key`.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+async fn upkeep(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        state.limits.sweep();
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
+        match state.store.purge_idempotency(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
+            Err(e) => tracing::warn!(error = %error::chain(&e), "idempotency purge failed"),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Storage. One [`Store`] trait, implemented for Postgres (production) and SQLite (the
+//! embedded default); both pass the same conformance suite in `tests/it/store.rs`.
+//!
+//! SQL lives here and nowhere else. Each method is one use case; multi-statement writes
+//! run in one transaction.
+
+mod postgres;
+mod rows;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::config::{DatabaseKind, DatabaseSettings};
+use crate::domain::{Attempt, KeyHash, KeySettings, Verification, VerificationId};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached right now (connection refused, pool timed out…).
+    /// Requests answer 503 and the pool reconnects by itself.
+    #[error("database unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(e)),
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(e)
+    }
+}
+
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// An operator's API key as stored: never the key itself, only its hash and display prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: KeyHash,
+    pub settings: KeySettings,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The stored answer to a generate request made with an `Idempotency-Key`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotencyRecord {
+    pub key_id: String,
+    pub idempotency_key: String,
+    /// SHA-256 (hex) of the request body, to tell a retry from a different request.
+    pub request_hash: String,
+    pub verification_id: VerificationId,
+    /// The response body exactly as first sent.
+    pub response: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What [`Store::create_verification`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created,
+    /// Another request with the same idempotency key won; here is what it stored.
+    Replayed(IdempotencyRecord),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `postgres` or `sqlite`.
+    fn kind(&self) -> &'static str;
+    /// Bring the schema up to date (idempotent).
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// One round trip, for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Insert `key` only if no key exists at all; `false` when some key already did.
+    async fn insert_first_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError>;
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    async fn find_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Revoke by id or display prefix; returns the key as it now is, `None` when unknown.
+    async fn revoke_key(
+        &self,
+        id_or_prefix: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Insert a verification, and with it (same transaction) the idempotency record when
+    /// one is given. If that idempotency key is already taken, nothing is written and the
+    /// existing record is returned.
+    async fn create_verification(
+        &self,
+        v: &Verification,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError>;
+    async fn find_idempotency(
+        &self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Drop idempotency records older than `before`; returns how many.
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    async fn get_verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<Verification>, StoreError>;
+
+    async fn insert_attempt(&self, attempt: &Attempt) -> Result<(), StoreError>;
+    /// Every attempt of a verification, oldest first.
+    async fn list_attempts(&self, id: &VerificationId) -> Result<Vec<Attempt>, StoreError>;
+}
+
+/// Connect to the configured database (creating the SQLite file and folder when needed)
+/// and run migrations.
+pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = match settings.kind {
+        DatabaseKind::Postgres => Arc::new(PgStore::connect(settings).await?),
+        DatabaseKind::Sqlite => Arc::new(SqliteStore::connect(settings).await?),
+    };
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("domain values always serialise")
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    what: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+pub(crate) fn parse_value(what: &str, text: Option<String>) -> Result<Option<Value>, StoreError> {
+    text.map(|t| from_json(what, &t)).transpose()
+}

@@ -1,0 +1,136 @@
+//! Row shapes shared by both stores. JSON columns travel as text (Postgres casts to and
+//! from `jsonb` in SQL), so one mapping to domain types serves both databases.
+
+use chrono::{DateTime, Utc};
+
+use super::{ApiKeyRecord, IdempotencyRecord, StoreError, corrupt, from_json, parse_value};
+use crate::domain::{Attempt, KeyHash, Verification, VerificationId};
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    id: String,
+    name: String,
+    prefix: String,
+    key_hash: String,
+    settings: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<KeyRow> for ApiKeyRecord {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        Ok(ApiKeyRecord {
+            key_hash: KeyHash::from_hex(&r.key_hash)
+                .ok_or_else(|| corrupt("api_keys.key_hash", &r.id))?,
+            settings: from_json("api_keys.settings", &r.settings)?,
+            id: r.id,
+            name: r.name,
+            prefix: r.prefix,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct VerificationRow {
+    id: String,
+    key_id: String,
+    status: String,
+    flow: String,
+    modules: String,
+    progress: String,
+    results: String,
+    extra_data: Option<String>,
+    return_url: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+impl TryFrom<VerificationRow> for Verification {
+    type Error = StoreError;
+    fn try_from(r: VerificationRow) -> Result<Self, StoreError> {
+        Ok(Verification {
+            status: r
+                .status
+                .parse()
+                .map_err(|e| corrupt("verifications.status", e))?,
+            flow: from_json("verifications.flow", &r.flow)?,
+            modules: from_json("verifications.modules", &r.modules)?,
+            progress: from_json("verifications.progress", &r.progress)?,
+            results: from_json("verifications.results", &r.results)?,
+            extra_data: parse_value("verifications.extra_data", r.extra_data)?,
+            id: VerificationId::from_trusted(r.id),
+            key_id: r.key_id,
+            return_url: r.return_url,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            expires_at: r.expires_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    id: String,
+    verification_id: String,
+    step: String,
+    outcome: String,
+    reasons: String,
+    metrics: String,
+    images: String,
+    content_hash: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<AttemptRow> for Attempt {
+    type Error = StoreError;
+    fn try_from(r: AttemptRow) -> Result<Self, StoreError> {
+        Ok(Attempt {
+            outcome: r
+                .outcome
+                .parse()
+                .map_err(|e| corrupt("attempts.outcome", e))?,
+            reasons: from_json("attempts.reasons", &r.reasons)?,
+            metrics: from_json("attempts.metrics", &r.metrics)?,
+            images: from_json("attempts.images", &r.images)?,
+            id: r.id,
+            verification_id: VerificationId::from_trusted(r.verification_id),
+            step: r.step,
+            content_hash: r.content_hash,
+            created_at: r.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdempotencyRow {
+    key_id: String,
+    idempotency_key: String,
+    request_hash: String,
+    verification_id: String,
+    response: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<IdempotencyRow> for IdempotencyRecord {
+    fn from(r: IdempotencyRow) -> Self {
+        IdempotencyRecord {
+            key_id: r.key_id,
+            idempotency_key: r.idempotency_key,
+            request_hash: r.request_hash,
+            verification_id: VerificationId::from_trusted(r.verification_id),
+            response: r.response,
+            created_at: r.created_at,
+        }
+    }
+}
+
+pub(crate) fn convert<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}

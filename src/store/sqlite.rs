@@ -1,0 +1,270 @@
+//! The SQLite store: the embedded default, so `cargo run` serves with no setup.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::rows::{AttemptRow, IdempotencyRow, KeyRow, VerificationRow, convert};
+use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
+use crate::config::DatabaseSettings;
+use crate::domain::{Attempt, Verification, VerificationId};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+const KEY_COLUMNS: &str = "id, name, prefix, key_hash, settings, created_at, revoked_at";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(&settings.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(settings.acquire_timeout);
+        let path = options.get_filename();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(key.key_hash.to_hex())
+        .bind(to_json(&key.settings))
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn insert_first_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+             WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
+        )
+        .bind(&key.id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(key.key_hash.to_hex())
+        .bind(to_json(&key.settings))
+        .bind(key.created_at)
+        .bind(key.revoked_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn find_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"
+        )))
+        .bind(prefix)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn revoke_key(
+        &self,
+        id_or_prefix: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2)
+             WHERE id = ?1 OR prefix = ?1 RETURNING {KEY_COLUMNS}"
+        )))
+        .bind(id_or_prefix)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_verification(
+        &self,
+        v: &Verification,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
+                 extra_data, return_url, created_at, updated_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .bind(v.id.as_str())
+        .bind(&v.key_id)
+        .bind(v.status.as_str())
+        .bind(to_json(&v.flow))
+        .bind(to_json(&v.modules))
+        .bind(to_json(&v.progress))
+        .bind(to_json(&v.results))
+        .bind(v.extra_data.as_ref().map(to_json))
+        .bind(v.return_url.as_deref())
+        .bind(v.created_at)
+        .bind(v.updated_at)
+        .bind(v.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(rec) = idempotency {
+            let inserted = sqlx::query(
+                "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash,
+                     verification_id, response, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (key_id, idempotency_key) DO NOTHING",
+            )
+            .bind(&rec.key_id)
+            .bind(&rec.idempotency_key)
+            .bind(&rec.request_hash)
+            .bind(rec.verification_id.as_str())
+            .bind(&rec.response)
+            .bind(rec.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                tx.rollback().await?;
+                let existing = self
+                    .find_idempotency(&rec.key_id, &rec.idempotency_key)
+                    .await?
+                    .ok_or_else(|| super::corrupt("idempotency_keys", "conflict without row"))?;
+                return Ok(CreateOutcome::Replayed(existing));
+            }
+        }
+        tx.commit().await?;
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn find_idempotency(
+        &self,
+        key_id: &str,
+        idempotency_key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row: Option<IdempotencyRow> = sqlx::query_as(
+            "SELECT key_id, idempotency_key, request_hash, verification_id, response, created_at
+             FROM idempotency_keys WHERE key_id = ?1 AND idempotency_key = ?2",
+        )
+        .bind(key_id)
+        .bind(idempotency_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn get_verification(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<Verification>, StoreError> {
+        let row: Option<VerificationRow> = sqlx::query_as(
+            "SELECT id, key_id, status, flow, modules, progress, results, extra_data, return_url,
+                 created_at, updated_at, expires_at
+             FROM verifications WHERE id = ?1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(Verification::try_from).transpose()
+    }
+
+    async fn insert_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO attempts (id, verification_id, step, outcome, reasons, metrics, images,
+                 content_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(&a.id)
+        .bind(a.verification_id.as_str())
+        .bind(&a.step)
+        .bind(a.outcome.as_str())
+        .bind(to_json(&a.reasons))
+        .bind(to_json(&a.metrics))
+        .bind(to_json(&a.images))
+        .bind(a.content_hash.as_deref())
+        .bind(a.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_attempts(&self, id: &VerificationId) -> Result<Vec<Attempt>, StoreError> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT id, verification_id, step, outcome, reasons, metrics, images, content_hash,
+                 created_at
+             FROM attempts WHERE verification_id = ?1 ORDER BY created_at, id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        convert(rows)
+    }
+}

@@ -1,0 +1,107 @@
+//! Server-rendered pages (askama) and static assets. HTML errors are kept apart from the
+//! JSON API's: a browser gets a page, an API client gets `{error, details, code}`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use askama::Template;
+use askama_web::WebTemplate;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "index.html")]
+struct IndexPage {
+    version: &'static str,
+    public_url: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    title: &'static str,
+    message: &'static str,
+}
+
+/// Content-Security-Policy of every page: our own scripts and styles only, no framing.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+    frame-ancestors 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(index))
+        .route("/static/{file}", get(static_file))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+}
+
+/// Static assets, compiled into the binary so that one file is the whole deployment.
+const STATIC_FILES: &[(&str, &str, &str)] = &[(
+    "app.css",
+    "text/css; charset=utf-8",
+    include_str!("../static/app.css"),
+)];
+
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>, uri: Uri) -> Response {
+    match STATIC_FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => not_found(uri).await,
+    }
+}
+
+async fn index(State(state): State<AppState>) -> impl IntoResponse {
+    IndexPage {
+        version: env!("CARGO_PKG_VERSION"),
+        public_url: state.settings.public_url.to_string(),
+    }
+}
+
+/// Unknown paths: JSON under `/api/`, a page elsewhere.
+pub async fn not_found(uri: Uri) -> Response {
+    if uri.path() == "/api" || uri.path().starts_with("/api/") {
+        return ApiError::RouteNotFound.into_response();
+    }
+    let mut res = (
+        StatusCode::NOT_FOUND,
+        ErrorPage {
+            title: "Page not found",
+            message: "There is nothing at this address. Check the link you were given.",
+        },
+    )
+        .into_response();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
