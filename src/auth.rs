@@ -36,7 +36,10 @@ impl FromRequestParts<AppState> for AuthedKey {
             .ok_or(ApiError::InvalidApiKey)?;
         let key = state
             .keys
-            .verify(state.store.as_ref(), &ApiKeySecret::from_presented(presented))
+            .verify(
+                state.store.as_ref(),
+                &ApiKeySecret::from_presented(presented),
+            )
             .await?
             .ok_or(ApiError::InvalidApiKey)?;
         tracing::Span::current().record("key_prefix", key.prefix.as_str());

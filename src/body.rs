@@ -53,7 +53,8 @@ fn is_json(content_type: &str) -> bool {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 pub fn body_rejection(e: BytesRejection) -> ApiError {
@@ -75,7 +76,11 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
         let pairs = parts
             .uri
             .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(QueryPairs(pairs))
     }

@@ -15,7 +15,11 @@ use crate::store::{self, ApiKeyRecord, Store};
 use crate::{AppState, keys};
 
 #[derive(Parser)]
-#[command(name = "v2client", version, about = "Self-hostable identity-verification portal")]
+#[command(
+    name = "v2client",
+    version,
+    about = "Self-hostable identity-verification portal"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -136,6 +140,7 @@ fn init_tracing(settings: &Settings) {
     let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Json => builder.json().init(),
@@ -158,7 +163,10 @@ async fn serve(settings: Settings) -> CliResult {
     let store = open_store(&settings).await?;
     if let Some((record, secret)) = keys::bootstrap_first_key(store.as_ref()).await? {
         // Printed once, to the console only (never to the log), so a newcomer can start.
-        println!("Created the first API key ({}, id {}):", record.name, record.id);
+        println!(
+            "Created the first API key ({}, id {}):",
+            record.name, record.id
+        );
         println!();
         println!("    {}", secret.expose());
         println!();
@@ -241,8 +249,8 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 println!("no keys yet; create one with `v2client keys create --name NAME`");
             } else {
                 println!(
-                    "{:<21} {:<13} {:<8} {:<21} {}",
-                    "ID", "PREFIX", "STATE", "CREATED", "NAME"
+                    "{:<21} {:<13} {:<8} {:<21} NAME",
+                    "ID", "PREFIX", "STATE", "CREATED"
                 );
                 for k in &keys {
                     println!(
@@ -261,10 +269,7 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
             }
         }
         KeysCommand::Revoke { id_or_prefix } => {
-            match store
-                .revoke_key(&id_or_prefix, chrono::Utc::now())
-                .await?
-            {
+            match store.revoke_key(&id_or_prefix, chrono::Utc::now()).await? {
                 Some(k) => println!("revoked {} ({}, {})", k.id, k.prefix, k.name),
                 None => {
                     eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");

@@ -239,7 +239,11 @@ impl Settings {
             l.database_url,
             &data_dir,
             l.database.max_connections.unwrap_or(16),
-            duration(l.database.acquire_timeout, "V2CLIENT_DB_ACQUIRE_TIMEOUT", "3s")?,
+            duration(
+                l.database.acquire_timeout,
+                "V2CLIENT_DB_ACQUIRE_TIMEOUT",
+                "3s",
+            )?,
         )?;
         let log_format = match l.log_format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
@@ -294,7 +298,10 @@ impl DatabaseSettings {
         acquire_timeout: Duration,
     ) -> Result<DatabaseSettings, ConfigError> {
         let url = url.unwrap_or_else(|| {
-            format!("sqlite://{}", data_dir.join("v2client.db").to_string_lossy())
+            format!(
+                "sqlite://{}",
+                data_dir.join("v2client.db").to_string_lossy()
+            )
         });
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
         let kind = match scheme {
@@ -381,7 +388,10 @@ mod tests {
     fn unknown_database_scheme_is_a_clear_error() {
         let err = load(&[("DATABASE_URL", "mysql://x/y")]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("DATABASE_URL") && text.contains("mysql"), "{text}");
+        assert!(
+            text.contains("DATABASE_URL") && text.contains("mysql"),
+            "{text}"
+        );
     }
 
     #[test]

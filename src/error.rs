@@ -101,8 +101,7 @@ impl ApiError {
             ApiError::InvalidRequest(d) => ("Invalid request", d.clone()),
             ApiError::InvalidApiKey => (
                 "Invalid API key provided",
-                "The X-SDK-Key header is missing or contains an invalid or inactive API key"
-                    .into(),
+                "The X-SDK-Key header is missing or contains an invalid or inactive API key".into(),
             ),
             ApiError::AccessDenied(d) => ("Access denied", (*d).into()),
             ApiError::VerificationNotFound => (
@@ -148,9 +147,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         match &self {
-            ApiError::Internal(e) => tracing::error!(code = self.code(), error = %chain(&**e), "request failed"),
-            ApiError::ServiceUnavailable(e) => tracing::warn!(code = self.code(), error = %chain(&**e), "dependency unavailable"),
-            _ => tracing::debug!(code = self.code(), status = status.as_u16(), "request refused"),
+            ApiError::Internal(e) => {
+                tracing::error!(code = self.code(), error = %chain(&**e), "request failed")
+            }
+            ApiError::ServiceUnavailable(e) => {
+                tracing::warn!(code = self.code(), error = %chain(&**e), "dependency unavailable")
+            }
+            _ => tracing::debug!(
+                code = self.code(),
+                status = status.as_u16(),
+                "request refused"
+            ),
         }
         let (error, details) = self.message();
         let body = serde_json::to_vec(&ErrorBody {

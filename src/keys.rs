@@ -1,8 +1,7 @@
 //! Issuing API keys: used by `v2client keys create` and by the first start of the server.
 
-use chrono::Utc;
-
 use crate::domain::ids::new_key_id;
+use crate::domain::verification::now;
 use crate::domain::{ApiKeySecret, KeySettings};
 use crate::store::{ApiKeyRecord, Store, StoreError};
 
@@ -18,7 +17,7 @@ pub fn new_key(name: &str, settings: KeySettings) -> (ApiKeyRecord, ApiKeySecret
             .to_owned(),
         key_hash: secret.hash(),
         settings,
-        created_at: Utc::now(),
+        created_at: now(),
         revoked_at: None,
     };
     (record, secret)

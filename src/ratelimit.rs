@@ -200,7 +200,10 @@ mod tests {
             assert!(limits.check(Bucket::Generate, &b).is_ok());
         }
         assert!(limits.check(Bucket::Generate, &b).is_err());
-        assert_eq!(limits.check(Bucket::Generate, &b).unwrap_err().code(), "RATE_LIMITED");
+        assert_eq!(
+            limits.check(Bucket::Generate, &b).unwrap_err().code(),
+            "RATE_LIMITED"
+        );
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! Server-rendered pages (askama) and static assets. HTML errors are kept apart from the
 //! JSON API's: a browser gets a page, an API client gets `{error, details, code}`.
 
+use askama::Template;
+use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use askama::Template;
-use askama_web::WebTemplate;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;

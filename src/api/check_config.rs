@@ -1,8 +1,8 @@
 //! `GET /api/check-config`: is this instance ready, and how is the calling key set up?
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::{Value, json};
 
 use crate::AppState;

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -11,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::body::OptionalJson;
-use crate::domain::verification::{initial_progress, rfc3339};
+use crate::domain::verification::{initial_progress, now, rfc3339};
 use crate::domain::{Module, Status, Verification, VerificationId};
 use crate::error::ApiError;
 use crate::ratelimit::Bucket;
@@ -49,7 +48,9 @@ pub async fn generate(
     let extra_data = match request.extra_data {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => {
-            let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(usize::MAX);
+            let size = serde_json::to_vec(&map)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
             let max = state.settings.limits.max_extra_data;
             if size > max {
                 return Err(ApiError::InvalidRequest(format!(
@@ -86,7 +87,7 @@ pub async fn generate(
         }
     }
 
-    let now = Utc::now();
+    let now = now();
     let settings = &key.settings;
     let ttl = chrono::Duration::seconds(i64::try_from(settings.ttl_seconds).unwrap_or(i64::MAX));
     let verification = Verification {

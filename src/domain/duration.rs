@@ -28,14 +28,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// The shortest exact rendering (`90s` stays `90s`, `3600s` becomes `1h`).
+/// The shortest exact rendering in hours, minutes or seconds (`90s` stays `90s`, `3600s`
+/// becomes `1h`, a day reads `24h` as the defaults are written).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms % 1000 != 0 {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+    for (unit, size) in [("h", 3600), ("m", 60)] {
         if s >= size && s % size == 0 {
             return format!("{}{unit}", s / size);
         }
@@ -65,8 +66,9 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for text in ["30s", "15m", "24h", "7d", "90s", "250ms"] {
+        for text in ["30s", "15m", "24h", "168h", "90s", "250ms"] {
             assert_eq!(format_duration(parse_duration(text).unwrap()), text);
         }
+        assert_eq!(format_duration(parse_duration("7d").unwrap()), "168h");
     }
 }

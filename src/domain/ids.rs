@@ -24,7 +24,11 @@ impl VerificationId {
     pub const PREFIX: &'static str = "ver_";
 
     pub fn generate() -> Self {
-        Self(format!("{}{}", Self::PREFIX, hex::encode(random_bytes::<16>())))
+        Self(format!(
+            "{}{}",
+            Self::PREFIX,
+            hex::encode(random_bytes::<16>())
+        ))
     }
 
     /// Parse an id from the outside world. Anything that is not exactly our shape is

@@ -180,10 +180,7 @@ impl FromStr for FormField {
             .find(|f| f.as_str() == s.trim())
             .ok_or_else(|| {
                 let names: Vec<_> = FormField::ALL.iter().map(|f| f.as_str()).collect();
-                format!(
-                    "unknown form field `{s}`; choose from {}",
-                    names.join(", ")
-                )
+                format!("unknown form field `{s}`; choose from {}", names.join(", "))
             })
     }
 }
@@ -331,7 +328,7 @@ impl KeySettings {
         let url = parse_web_url(raw)?;
         if !self.allowed_return_origins.is_empty() {
             let origin = url.origin().ascii_serialization();
-            if !self.allowed_return_origins.iter().any(|o| *o == origin) {
+            if !self.allowed_return_origins.contains(&origin) {
                 return Err(format!(
                     "return_url origin {origin} is not among this key's allowed origins"
                 ));

@@ -161,6 +161,13 @@ impl FromStr for AttemptOutcome {
     }
 }
 
+/// The current time at the precision both databases keep (microseconds), so a value
+/// written and read back compares equal.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -36,13 +36,32 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => StoreError::Unavailable(Box::new(e)),
-            other => StoreError::Database(other),
+        if is_unavailable(&e) {
+            StoreError::Unavailable(Box::new(e))
+        } else {
+            StoreError::Database(e)
         }
+    }
+}
+
+/// Errors that mean "the database cannot be reached or is not accepting work right now",
+/// as opposed to a bad query: a broken or refused connection (including one cut during
+/// the handshake, which surfaces as a protocol error), an exhausted pool, or a server
+/// that is shutting down, starting up or full.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+            Some("57P01" | "57P02" | "57P03" | "53300")
+        ),
+        _ => false,
     }
 }
 
@@ -131,6 +150,8 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &VerificationId,
     ) -> Result<Option<Verification>, StoreError>;
+    /// How many verifications a key has created.
+    async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError>;
 
     async fn insert_attempt(&self, attempt: &Attempt) -> Result<(), StoreError>;
     /// Every attempt of a verification, oldest first.

@@ -14,7 +14,8 @@ use crate::domain::{Attempt, Verification, VerificationId};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-const KEY_COLUMNS: &str = "id, name, prefix, key_hash, settings::text AS settings, created_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "id, name, prefix, key_hash, settings::text AS settings, created_at, revoked_at";
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -234,6 +235,14 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(Verification::try_from).transpose()
+    }
+
+    async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM verifications WHERE key_id = $1")
+            .bind(key_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     async fn insert_attempt(&self, a: &Attempt) -> Result<(), StoreError> {

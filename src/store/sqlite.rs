@@ -236,6 +236,14 @@ impl Store for SqliteStore {
         row.map(Verification::try_from).transpose()
     }
 
+    async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM verifications WHERE key_id = ?1")
+            .bind(key_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     async fn insert_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO attempts (id, verification_id, step, outcome, reasons, metrics, images,

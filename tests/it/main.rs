@@ -1,0 +1,13 @@
+//! Integration tests: one binary, so the crate links once.
+//!
+//! Tests that need a database run against SQLite always and against Postgres when
+//! `TEST_DATABASE_URL` is set (`.ci/run` always sets it; with `CI=true` a missing or
+//! unreachable Postgres fails the run instead of skipping).
+
+#[macro_use]
+mod common;
+
+mod api;
+mod cli;
+mod outage;
+mod store;

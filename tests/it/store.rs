@@ -1,0 +1,273 @@
+//! The store conformance suite: the same expectations of both `Store` implementations.
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use serde_json::json;
+use v2client::domain::verification::{initial_progress, now};
+use v2client::domain::{
+    Attempt, AttemptOutcome, KeySettings, Module, Status, Verification, VerificationId,
+};
+use v2client::keys::new_key;
+use v2client::store::{CreateOutcome, IdempotencyRecord};
+
+use crate::common::{Db, TestDb};
+
+both_stores!(
+    keys_round_trip_and_are_found_by_prefix,
+    first_key_is_created_only_once,
+    revoking_by_id_or_prefix_keeps_the_first_time,
+    verifications_round_trip_every_field,
+    idempotency_records_guard_against_duplicates,
+    idempotency_records_expire,
+    attempts_are_listed_oldest_first,
+    migrations_are_idempotent,
+);
+
+fn verification(key_id: &str) -> Verification {
+    let t = now();
+    let flow = vec![Module::Terms, Module::Document, Module::Liveness];
+    Verification {
+        id: VerificationId::generate(),
+        key_id: key_id.to_owned(),
+        status: Status::Created,
+        progress: initial_progress(&flow),
+        modules: KeySettings::default().modules(),
+        flow,
+        results: json!({"document": {"type": "passport"}}),
+        extra_data: Some(json!({"reference_id": "ABC123", "n": [1, 2.5, null]})),
+        return_url: Some("https://your-app.com/done".into()),
+        created_at: t,
+        updated_at: t,
+        expires_at: t + Duration::hours(24),
+    }
+}
+
+async fn store_with_key(db: Db) -> Option<(TestDb, String)> {
+    let tdb = TestDb::new(db).await?;
+    let (key, _) = new_key("k", KeySettings::default());
+    tdb.store.insert_key(&key).await.unwrap();
+    Some((tdb, key.id))
+}
+
+async fn keys_round_trip_and_are_found_by_prefix(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let mut settings = KeySettings {
+        allowed_return_origins: vec!["https://app.example".into()],
+        ..KeySettings::default()
+    };
+    settings.rate_limits.generate_per_minute = Some(7);
+    let (a, secret) = new_key("alpha", settings);
+    let (b, _) = new_key("beta", KeySettings::default());
+    s.insert_key(&a).await.unwrap();
+    s.insert_key(&b).await.unwrap();
+    let found = s.find_key_by_prefix(&a.prefix).await.unwrap().unwrap();
+    assert_eq!(found, a);
+    assert!(found.key_hash.matches(&secret.hash()));
+    assert_eq!(s.find_key(&b.id).await.unwrap().unwrap(), b);
+    assert!(s.find_key_by_prefix("v2c_nothing").await.unwrap().is_none());
+    let all = s.list_keys().await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.contains(&a) && all.contains(&b));
+    // The same prefix or hash cannot be stored twice.
+    assert!(s.insert_key(&a).await.is_err());
+}
+
+async fn first_key_is_created_only_once(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let (a, _) = new_key("first", KeySettings::default());
+    let (b, _) = new_key("second", KeySettings::default());
+    assert!(s.insert_first_key(&a).await.unwrap());
+    assert!(!s.insert_first_key(&b).await.unwrap());
+    assert_eq!(s.list_keys().await.unwrap(), vec![a]);
+}
+
+async fn revoking_by_id_or_prefix_keeps_the_first_time(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let (a, _) = new_key("a", KeySettings::default());
+    let (b, _) = new_key("b", KeySettings::default());
+    s.insert_key(&a).await.unwrap();
+    s.insert_key(&b).await.unwrap();
+    let t1 = now();
+    let revoked = s.revoke_key(&a.id, t1).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(t1));
+    let again = s
+        .revoke_key(&a.prefix, t1 + Duration::hours(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(t1), "first revocation time is kept");
+    assert!(s.revoke_key("nope", t1).await.unwrap().is_none());
+    assert!(
+        s.find_key(&b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+}
+
+async fn verifications_round_trip_every_field(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let v = verification(&key_id);
+    assert_eq!(
+        s.create_verification(&v, None).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(s.get_verification(&v.id).await.unwrap().unwrap(), v);
+    let mut bare = verification(&key_id);
+    bare.extra_data = None;
+    bare.return_url = None;
+    s.create_verification(&bare, None).await.unwrap();
+    assert_eq!(s.get_verification(&bare.id).await.unwrap().unwrap(), bare);
+    assert!(
+        s.get_verification(&VerificationId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(s.count_verifications(&key_id).await.unwrap(), 2);
+    assert_eq!(s.count_verifications("key_other").await.unwrap(), 0);
+    // The same id twice is refused, not overwritten.
+    assert!(s.create_verification(&v, None).await.is_err());
+}
+
+async fn idempotency_records_guard_against_duplicates(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let v1 = verification(&key_id);
+    let rec = IdempotencyRecord {
+        key_id: key_id.clone(),
+        idempotency_key: "idem-1".into(),
+        request_hash: "h1".into(),
+        verification_id: v1.id.clone(),
+        response: r#"{"verificationId":"first"}"#.into(),
+        created_at: now(),
+    };
+    assert_eq!(
+        s.create_verification(&v1, Some(&rec)).await.unwrap(),
+        CreateOutcome::Created
+    );
+    assert_eq!(
+        s.find_idempotency(&key_id, "idem-1").await.unwrap(),
+        Some(rec.clone())
+    );
+    // A second verification under the same idempotency key writes nothing.
+    let v2 = verification(&key_id);
+    let rec2 = IdempotencyRecord {
+        verification_id: v2.id.clone(),
+        request_hash: "h2".into(),
+        response: "{}".into(),
+        ..rec.clone()
+    };
+    assert_eq!(
+        s.create_verification(&v2, Some(&rec2)).await.unwrap(),
+        CreateOutcome::Replayed(rec.clone())
+    );
+    assert!(s.get_verification(&v2.id).await.unwrap().is_none());
+    assert_eq!(s.count_verifications(&key_id).await.unwrap(), 1);
+    assert!(
+        s.find_idempotency(&key_id, "idem-2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn idempotency_records_expire(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let t = now();
+    for (name, age) in [("old", 48), ("new", 1)] {
+        let v = verification(&key_id);
+        let rec = IdempotencyRecord {
+            key_id: key_id.clone(),
+            idempotency_key: name.into(),
+            request_hash: "h".into(),
+            verification_id: v.id.clone(),
+            response: "{}".into(),
+            created_at: t - Duration::hours(age),
+        };
+        s.create_verification(&v, Some(&rec)).await.unwrap();
+    }
+    assert_eq!(
+        s.purge_idempotency(t - Duration::hours(24)).await.unwrap(),
+        1
+    );
+    assert!(s.find_idempotency(&key_id, "old").await.unwrap().is_none());
+    assert!(s.find_idempotency(&key_id, "new").await.unwrap().is_some());
+    // Purging records never removes verifications.
+    assert_eq!(s.count_verifications(&key_id).await.unwrap(), 2);
+}
+
+async fn attempts_are_listed_oldest_first(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let v = verification(&key_id);
+    s.create_verification(&v, None).await.unwrap();
+    let t = now();
+    let attempt = |id: &str, secs: i64, outcome, reasons: &[&str]| Attempt {
+        id: id.into(),
+        verification_id: v.id.clone(),
+        step: "document_front".into(),
+        outcome,
+        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        metrics: json!({"sharpness": 12.5}),
+        images: BTreeMap::from([("original".to_string(), format!("{}/{id}/original", v.id))]),
+        content_hash: Some("abc".into()),
+        created_at: t + Duration::seconds(secs),
+    };
+    let second = attempt("att_2", 5, AttemptOutcome::Accepted, &[]);
+    let first = attempt(
+        "att_1",
+        0,
+        AttemptOutcome::Rejected,
+        &["IMAGE_BLURRY", "IMAGE_GLARE"],
+    );
+    s.insert_attempt(&second).await.unwrap();
+    s.insert_attempt(&first).await.unwrap();
+    assert_eq!(s.list_attempts(&v.id).await.unwrap(), vec![first, second]);
+    assert!(
+        s.list_attempts(&VerificationId::generate())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // An attempt must belong to an existing verification.
+    let mut orphan = attempt("att_3", 9, AttemptOutcome::Accepted, &[]);
+    orphan.verification_id = VerificationId::generate();
+    assert!(s.insert_attempt(&orphan).await.is_err());
+}
+
+async fn migrations_are_idempotent(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    tdb.store.migrate().await.unwrap();
+    tdb.store.migrate().await.unwrap();
+    tdb.store.ping().await.unwrap();
+    let expected = match db {
+        Db::Sqlite => "sqlite",
+        Db::Postgres => "postgres",
+    };
+    assert_eq!(tdb.store.kind(), expected);
+}
