@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::domain::verification::rfc3339;
-use crate::domain::{Attempt, Module, Progress};
+use crate::domain::{Attempt, Module, Progress, VerificationId};
 use crate::error::ApiError;
 
 #[derive(Serialize)]
@@ -62,8 +62,13 @@ pub async fn details(
     AuthedKey(key): AuthedKey,
     Path(verification_id): Path<String>,
 ) -> Result<Json<Details>, ApiError> {
-    let v = super::owned_verification(&state, &key, &verification_id).await?;
-    let attempts = state.store.list_attempts(&v.id).await?;
+    let id = VerificationId::parse(&verification_id).ok_or(ApiError::VerificationNotFound)?;
+    let (v, attempts) = state
+        .store
+        .get_verification_with_attempts(&id)
+        .await?
+        .ok_or(ApiError::VerificationNotFound)?;
+    super::check_owner(&key, &v)?;
     let (current, updated_at) = v.effective_status(Utc::now());
     Ok(Json(Details {
         verification_id: v.id.to_string(),

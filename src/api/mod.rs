@@ -62,10 +62,16 @@ pub(crate) async fn owned_verification(
         .get_verification(&id)
         .await?
         .ok_or(ApiError::VerificationNotFound)?;
+    check_owner(key, &v)?;
+    Ok(v)
+}
+
+/// 403 unless `key` created `v`.
+pub(crate) fn check_owner(key: &ApiKeyRecord, v: &Verification) -> Result<(), ApiError> {
     if v.key_id != key.id {
         return Err(ApiError::AccessDenied(
             "This API key does not own this verification",
         ));
     }
-    Ok(v)
+    Ok(())
 }

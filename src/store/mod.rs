@@ -150,6 +150,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &VerificationId,
     ) -> Result<Option<Verification>, StoreError>;
+    /// A verification and all its attempts (oldest first) in one round trip, for the
+    /// details endpoint.
+    async fn get_verification_with_attempts(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<(Verification, Vec<Attempt>)>, StoreError>;
     /// How many verifications a key has created.
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError>;
 

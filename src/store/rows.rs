@@ -72,6 +72,65 @@ impl TryFrom<VerificationRow> for Verification {
     }
 }
 
+/// A verification row with its attempts aggregated into one JSON array.
+#[derive(sqlx::FromRow)]
+pub(crate) struct VerificationWithAttemptsRow {
+    #[sqlx(flatten)]
+    verification: VerificationRow,
+    attempts: String,
+}
+
+/// An attempt as the databases render it inside a JSON aggregate.
+#[derive(serde::Deserialize)]
+struct AttemptJson {
+    id: String,
+    verification_id: String,
+    step: String,
+    outcome: String,
+    reasons: Vec<String>,
+    metrics: serde_json::Value,
+    images: std::collections::BTreeMap<String, String>,
+    content_hash: Option<String>,
+    created_at: String,
+}
+
+impl TryFrom<VerificationWithAttemptsRow> for (Verification, Vec<Attempt>) {
+    type Error = StoreError;
+    fn try_from(r: VerificationWithAttemptsRow) -> Result<Self, StoreError> {
+        let verification = Verification::try_from(r.verification)?;
+        let attempts: Vec<AttemptJson> = from_json("attempts aggregate", &r.attempts)?;
+        let attempts = attempts
+            .into_iter()
+            .map(|a| {
+                Ok(Attempt {
+                    outcome: a
+                        .outcome
+                        .parse()
+                        .map_err(|e| corrupt("attempts.outcome", e))?,
+                    created_at: parse_db_time(&a.created_at)?,
+                    id: a.id,
+                    verification_id: VerificationId::from_trusted(a.verification_id),
+                    step: a.step,
+                    reasons: a.reasons,
+                    metrics: a.metrics,
+                    images: a.images,
+                    content_hash: a.content_hash,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok((verification, attempts))
+    }
+}
+
+/// A time as Postgres (`2024-01-01T12:00:00.123456+00:00`) or SQLite's stored text render
+/// it inside JSON.
+fn parse_db_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| corrupt("attempts.created_at", e))
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct AttemptRow {
     id: String,

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::rows::{AttemptRow, IdempotencyRow, KeyRow, VerificationRow, convert};
+use super::rows::{
+    AttemptRow, IdempotencyRow, KeyRow, VerificationRow, VerificationWithAttemptsRow, convert,
+};
 use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
@@ -147,8 +149,7 @@ impl Store for SqliteStore {
         v: &Verification,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<CreateOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
                  extra_data, return_url, created_at, updated_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -164,33 +165,36 @@ impl Store for SqliteStore {
         .bind(v.return_url.as_deref())
         .bind(v.created_at)
         .bind(v.updated_at)
-        .bind(v.expires_at)
+        .bind(v.expires_at);
+        let Some(rec) = idempotency else {
+            // One statement needs no explicit transaction: one round trip.
+            insert.execute(&self.pool).await?;
+            return Ok(CreateOutcome::Created);
+        };
+        let mut tx = self.pool.begin().await?;
+        insert.execute(&mut *tx).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash,
+                 verification_id, response, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (key_id, idempotency_key) DO NOTHING",
+        )
+        .bind(&rec.key_id)
+        .bind(&rec.idempotency_key)
+        .bind(&rec.request_hash)
+        .bind(rec.verification_id.as_str())
+        .bind(&rec.response)
+        .bind(rec.created_at)
         .execute(&mut *tx)
-        .await?;
-        if let Some(rec) = idempotency {
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash,
-                     verification_id, response, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (key_id, idempotency_key) DO NOTHING",
-            )
-            .bind(&rec.key_id)
-            .bind(&rec.idempotency_key)
-            .bind(&rec.request_hash)
-            .bind(rec.verification_id.as_str())
-            .bind(&rec.response)
-            .bind(rec.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await?;
-                let existing = self
-                    .find_idempotency(&rec.key_id, &rec.idempotency_key)
-                    .await?
-                    .ok_or_else(|| super::corrupt("idempotency_keys", "conflict without row"))?;
-                return Ok(CreateOutcome::Replayed(existing));
-            }
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await?;
+            let existing = self
+                .find_idempotency(&rec.key_id, &rec.idempotency_key)
+                .await?
+                .ok_or_else(|| super::corrupt("idempotency_keys", "conflict without row"))?;
+            return Ok(CreateOutcome::Replayed(existing));
         }
         tx.commit().await?;
         Ok(CreateOutcome::Created)
@@ -234,6 +238,30 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(Verification::try_from).transpose()
+    }
+
+    async fn get_verification_with_attempts(
+        &self,
+        id: &VerificationId,
+    ) -> Result<Option<(Verification, Vec<Attempt>)>, StoreError> {
+        let row: Option<VerificationWithAttemptsRow> = sqlx::query_as(
+            "SELECT v.id, v.key_id, v.status, v.flow, v.modules, v.progress, v.results,
+                 v.extra_data, v.return_url, v.created_at, v.updated_at, v.expires_at,
+                 COALESCE((
+                     SELECT json_group_array(json_object(
+                         'id', a.id, 'verification_id', a.verification_id, 'step', a.step,
+                         'outcome', a.outcome, 'reasons', json(a.reasons),
+                         'metrics', json(a.metrics), 'images', json(a.images),
+                         'content_hash', a.content_hash, 'created_at', a.created_at))
+                     FROM (SELECT * FROM attempts WHERE verification_id = v.id
+                           ORDER BY created_at, id) a
+                 ), '[]') AS attempts
+             FROM verifications v WHERE v.id = ?1",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(TryInto::try_into).transpose()
     }
 
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {

@@ -83,6 +83,12 @@ impl Store for DownStore {
     ) -> Result<Option<Verification>, StoreError> {
         down()
     }
+    async fn get_verification_with_attempts(
+        &self,
+        _: &VerificationId,
+    ) -> Result<Option<(Verification, Vec<Attempt>)>, StoreError> {
+        down()
+    }
     async fn count_verifications(&self, _: &str) -> Result<u64, StoreError> {
         down()
     }

@@ -243,9 +243,32 @@ async fn attempts_are_listed_oldest_first(db: Db) {
         AttemptOutcome::Rejected,
         &["IMAGE_BLURRY", "IMAGE_GLARE"],
     );
+    let (alone, none) = s
+        .get_verification_with_attempts(&v.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((alone, none), (v.clone(), vec![]));
     s.insert_attempt(&second).await.unwrap();
     s.insert_attempt(&first).await.unwrap();
-    assert_eq!(s.list_attempts(&v.id).await.unwrap(), vec![first, second]);
+    assert_eq!(
+        s.list_attempts(&v.id).await.unwrap(),
+        vec![first.clone(), second.clone()]
+    );
+    // The one-round-trip read gives the same verification and attempts.
+    let (read, attempts) = s
+        .get_verification_with_attempts(&v.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, v);
+    assert_eq!(attempts, vec![first, second]);
+    assert!(
+        s.get_verification_with_attempts(&VerificationId::generate())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         s.list_attempts(&VerificationId::generate())
             .await
