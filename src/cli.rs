@@ -34,6 +34,8 @@ enum Command {
     /// Manage operators' API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Exit 0 when the server on V2CLIENT_BIND answers /healthz (for container health checks).
+    Healthcheck,
 }
 
 #[derive(Subcommand)]
@@ -123,6 +125,7 @@ pub async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Keys(cmd) => keys_command(settings, cmd).await,
+        Command::Healthcheck => healthcheck(settings).await,
     };
     match result {
         Ok(code) => code,
@@ -213,6 +216,41 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+/// A minimal HTTP/1.0 GET of `/healthz` on the configured address (loopback when bound to
+/// all interfaces), so the container image needs no curl.
+async fn healthcheck(settings: Settings) -> CliResult {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = settings.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await?;
+        Ok::<_, std::io::Error>(head)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), probe).await {
+        Ok(Ok(head)) if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Ok(head)) => Err(format!(
+            "unhealthy: {}",
+            String::from_utf8_lossy(&head).trim()
+        )
+        .into()),
+        Ok(Err(e)) => Err(format!("cannot reach {addr}: {e}").into()),
+        Err(_) => Err(format!("no answer from {addr} within 3 s").into()),
+    }
 }
 
 async fn migrate(settings: Settings) -> CliResult {

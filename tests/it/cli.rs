@@ -254,6 +254,13 @@ async fn first_start_creates_one_key_and_serves_at_once() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let health = v2client(dir.path())
+        .env("V2CLIENT_BIND", &address)
+        .arg("healthcheck")
+        .output()
+        .await
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
     let status = terminate(child).await;
     assert!(status.success(), "graceful exit on SIGTERM: {status:?}");
     let log = log.await.unwrap();
@@ -277,6 +284,15 @@ async fn first_start_creates_one_key_and_serves_at_once() {
         !log.contains(&format!("details/{id}")),
         "raw paths appeared in the log"
     );
+
+    // With nothing listening, the health check fails.
+    let health = v2client(dir.path())
+        .env("V2CLIENT_BIND", &address)
+        .arg("healthcheck")
+        .output()
+        .await
+        .unwrap();
+    assert!(!health.status.success());
 
     // The second start finds a key and prints none.
     let (child, key_again, _, _) = start_server(dir.path()).await;
