@@ -33,12 +33,12 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(None));
         }
-        if let Some(ct) = content_type {
-            if !is_json(&ct) {
-                return Err(ApiError::UnsupportedMediaType(format!(
-                    "Content-Type `{ct}` is not accepted; send application/json"
-                )));
-            }
+        if let Some(ct) = content_type
+            && !is_json(&ct)
+        {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Type `{ct}` is not accepted; send application/json"
+            )));
         }
         serde_json::from_slice(&bytes)
             .map(|v| OptionalJson(Some(v)))

@@ -243,11 +243,7 @@ async fn healthcheck(settings: Settings) -> CliResult {
         Ok(Ok(head)) if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" => {
             Ok(ExitCode::SUCCESS)
         }
-        Ok(Ok(head)) => Err(format!(
-            "unhealthy: {}",
-            String::from_utf8_lossy(&head).trim()
-        )
-        .into()),
+        Ok(Ok(head)) => Err(format!("unhealthy: {}", String::from_utf8_lossy(&head).trim()).into()),
         Ok(Err(e)) => Err(format!("cannot reach {addr}: {e}").into()),
         Err(_) => Err(format!("no answer from {addr} within 3 s").into()),
     }

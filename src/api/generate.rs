@@ -81,10 +81,10 @@ pub async fn generate(
     let fingerprint = hex::encode(Sha256::digest(
         serde_json::to_vec(&(&extra_data, &return_url)).expect("values serialise"),
     ));
-    if let Some(idem) = &idempotency_key {
-        if let Some(existing) = state.store.find_idempotency(&key.id, idem).await? {
-            return replay(existing, &fingerprint, rate);
-        }
+    if let Some(idem) = &idempotency_key
+        && let Some(existing) = state.store.find_idempotency(&key.id, idem).await?
+    {
+        return replay(existing, &fingerprint, rate);
     }
 
     let now = now();

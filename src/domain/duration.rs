@@ -32,12 +32,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// becomes `1h`, a day reads `24h` as the defaults are written).
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = d.as_secs();
     for (unit, size) in [("h", 3600), ("m", 60)] {
-        if s >= size && s % size == 0 {
+        if s >= size && s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }

@@ -178,10 +178,10 @@ async fn start_server(
     let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let address = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = err_lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["fields"]["message"] == "v2client listening" {
-                    return v["fields"]["address"].as_str().unwrap().to_owned();
-                }
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["fields"]["message"] == "v2client listening"
+            {
+                return v["fields"]["address"].as_str().unwrap().to_owned();
             }
         }
         panic!("server exited before listening");
@@ -270,7 +270,9 @@ async fn first_start_creates_one_key_and_serves_at_once() {
         .filter_map(|l| serde_json::from_str(l).ok())
         .filter(|v: &Value| v["fields"]["message"] == "request")
         .collect();
-    assert_eq!(lines.len(), 2, "{log}");
+    // generate, details, and the health check.
+    assert_eq!(lines.len(), 3, "{log}");
+    assert_eq!(lines[2]["fields"]["route"], "/healthz");
     assert_eq!(lines[0]["fields"]["method"], "POST");
     assert_eq!(lines[0]["fields"]["route"], "/api/generate-verification");
     assert_eq!(lines[0]["fields"]["status"], 200);
