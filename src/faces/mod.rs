@@ -19,8 +19,7 @@ pub mod liveness;
 pub mod matching;
 
 pub use checks::{
-    DocumentFaceConfig, FaceCheck, FaceReason, SelfieConfig, check_document_portrait,
-    check_selfie,
+    DocumentFaceConfig, FaceCheck, FaceReason, SelfieConfig, check_document_portrait, check_selfie,
 };
 pub use detect::{DetectionConfig, FaceDetector, ModelError, detect_faces};
 pub use liveness::{
