@@ -108,6 +108,27 @@ fn boxes_come_back_in_original_coordinates() {
 }
 
 #[test]
+fn grey_and_colour_inputs_agree() {
+    let img = astronaut();
+    let detector = FaceDetector::shared();
+    let config = config();
+    let colour = detector.detect(&img, &config.detection);
+    let grey = detector.detect_gray(&img.to_luma8(), &config.detection);
+    assert_eq!(colour, grey);
+    // Also when both are downscaled for detection.
+    let big = img.resize_exact(900, 900, FilterType::Triangle);
+    let colour = detector.detect(&big, &config.detection);
+    let grey = detector.detect_gray(&big.to_luma8(), &config.detection);
+    assert_eq!(colour.len(), 1);
+    assert_eq!(grey.len(), 1);
+    let (a, b) = (colour[0], grey[0]);
+    assert!(
+        a.x.abs_diff(b.x) <= 8 && a.width.abs_diff(b.width) <= 8,
+        "{a:?} vs {b:?}"
+    );
+}
+
+#[test]
 fn no_face_in_blank_or_noise() {
     let detector = FaceDetector::shared();
     let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(320, 240, Luma([128])));
