@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod faces;
 pub mod health;
 pub mod keys;
 pub mod observe;

@@ -9,5 +9,6 @@ mod common;
 
 mod api;
 mod cli;
+mod faces;
 mod outage;
 mod store;
