@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod body;
 pub mod cli;
 pub mod config;
@@ -94,8 +95,8 @@ async fn upkeep(state: AppState) {
     loop {
         tick.tick().await;
         state.limits.sweep();
-        let cutoff = chrono::Utc::now()
-            - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
+        let cutoff =
+            chrono::Utc::now() - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
         match state.store.purge_idempotency(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
