@@ -95,8 +95,8 @@ async fn upkeep(state: AppState) {
     loop {
         tick.tick().await;
         state.limits.sweep();
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
         match state.store.purge_idempotency(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
