@@ -50,7 +50,8 @@ async fn blocking<T: Send + 'static>(
 impl BlobStore for LocalBlobStore {
     async fn put(&self, key: &str, bytes: Bytes) -> Result<(), BlobError> {
         let path = self.path(key)?;
-        blocking(move || write_atomic(&path, &bytes)).await
+        let root = self.root.clone();
+        blocking(move || write_atomic(&root, &path, &bytes)).await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, BlobError> {
@@ -150,7 +151,7 @@ fn count_objects(dir: &Path) -> io::Result<u64> {
     Ok(n)
 }
 
-fn create_dirs(dir: &Path) -> io::Result<()> {
+pub(super) fn create_dirs(dir: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -161,8 +162,9 @@ fn create_dirs(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().expect("a key path has a parent");
+    let new_dir = !dir.is_dir();
     create_dirs(dir)?;
     let mut suffix = [0u8; 8];
     getrandom::fill(&mut suffix).map_err(io::Error::other)?;
@@ -181,7 +183,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        sync_dir(dir)?;
+        if new_dir {
+            // Folders made for this object must survive a crash too: their entries live
+            // in their parents.
+            for ancestor in dir.ancestors().skip(1) {
+                sync_dir(ancestor)?;
+                if ancestor == root {
+                    break;
+                }
+            }
+        }
+        Ok(())
     })();
     if written.is_err() {
         let _ = fs::remove_file(&tmp);

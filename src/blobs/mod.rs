@@ -28,6 +28,8 @@ pub use settings::{BlobSettings, KeySource};
 /// The longest key accepted, in bytes. Generous for `ver_…/attempt/role` names, small enough
 /// to stay far below file-system and S3 limits.
 pub const MAX_KEY_LEN: usize = 512;
+/// The longest segment between slashes: a file name on common file systems.
+pub const MAX_SEGMENT_LEN: usize = 255;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -79,7 +81,7 @@ pub trait BlobStore: Send + Sync + 'static {
 }
 
 /// Check that `key` is a safe relative object name: 1–[`MAX_KEY_LEN`] bytes of `/`-separated
-/// segments, each made of ASCII letters, digits, `_`, `-` and `.`, not starting with `.`
+/// segments of at most [`MAX_SEGMENT_LEN`] bytes, each made of ASCII letters, digits, `_`, `-` and `.`, not starting with `.`
 /// (so no `.`, `..` or hidden names) and not empty (so no leading, trailing or double `/`).
 /// Prefixes given to [`BlobStore::delete_prefix`] follow the same rules.
 pub fn validate_key(key: &str) -> Result<(), BlobError> {
@@ -96,6 +98,9 @@ pub fn validate_key(key: &str) -> Result<(), BlobError> {
     for segment in key.split('/') {
         if segment.is_empty() {
             return bad("empty path segment");
+        }
+        if segment.len() > MAX_SEGMENT_LEN {
+            return bad("path segment too long");
         }
         if segment.starts_with('.') {
             return bad("path segment starts with `.`");
@@ -128,7 +133,8 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused() {
-        let long = "a".repeat(MAX_KEY_LEN + 1);
+        let long = "a/".repeat(MAX_KEY_LEN / 2) + "a";
+        let long_segment = "a".repeat(MAX_SEGMENT_LEN + 1);
         for key in [
             "",
             "../x",
@@ -151,6 +157,7 @@ mod tests {
             "a#b",
             "a%2e%2e",
             long.as_str(),
+            long_segment.as_str(),
         ] {
             match validate_key(key) {
                 Err(BlobError::InvalidKey { .. }) => {}

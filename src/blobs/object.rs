@@ -51,7 +51,7 @@ impl ObjectBlobStore {
                 let dir = parsed
                     .to_file_path()
                     .map_err(|_| bad("a file URL needs an absolute local path".into()))?;
-                super::local::LocalBlobStore::new(&dir)?;
+                super::local::create_dirs(&dir)?;
                 let fs = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
                 (
                     Arc::new(fs),
