@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod blobs;
 pub mod body;
 pub mod cli;
 pub mod config;

@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod blobs;
 mod cli;
 mod faces;
 mod outage;
