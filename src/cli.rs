@@ -113,6 +113,7 @@ impl CreateKey {
 
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::install_tls_provider();
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {

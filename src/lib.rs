@@ -34,6 +34,13 @@ use crate::config::Settings;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
 
+/// Choose rustls's `ring` provider for every outbound TLS connection (object storage,
+/// remote backend, webhooks). reqwest is built without a default provider so that only one
+/// crypto library is linked; this must run before the first client is built. Idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Everything a request handler may need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {

@@ -68,9 +68,7 @@ impl ObjectBlobStore {
                 if !prefix.is_empty() {
                     validate_key(&prefix).map_err(|e| bad(format!("bucket prefix: {e}")))?;
                 }
-                // The TLS stack is rustls with the `ring` provider (shared with sqlx), chosen
-                // explicitly because reqwest is built without a default provider.
-                let _ = rustls::crypto::ring::default_provider().install_default();
+                crate::install_tls_provider();
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
                 for (name, value) in aws {
                     let key: AmazonS3ConfigKey = name

@@ -232,6 +232,7 @@ async fn first_start_creates_one_key_and_serves_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let (child, key, address, log) = start_server(dir.path()).await;
     let key = key.expect("the first start prints a key");
+    v2client::install_tls_provider();
     let client = reqwest::Client::new();
     let r = client
         .post(format!("http://{address}/api/generate-verification"))
