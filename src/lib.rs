@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod health;
+pub mod imaging;
 pub mod keys;
 pub mod observe;
 pub mod ratelimit;
