@@ -195,7 +195,10 @@ pub fn evaluate(m: &QualityMetrics, t: &QualityThresholds) -> Vec<Reason> {
     if long < t.min_long_side || short < t.min_short_side {
         reasons.push(Reason::ImageTooSmall);
     }
-    if m.sharpness < t.min_sharpness {
+    // Sharpness and glare are properties of the document; a frame without one (measured
+    // only so the numbers are on record) is not called blurry or glaring.
+    let on_document = m.measured_on == MeasuredOn::Document;
+    if on_document && m.sharpness < t.min_sharpness {
         reasons.push(Reason::ImageBlurry);
     }
     if m.mean_luminance < t.min_mean_luminance {
@@ -204,7 +207,7 @@ pub fn evaluate(m: &QualityMetrics, t: &QualityThresholds) -> Vec<Reason> {
     if m.mean_luminance > t.max_mean_luminance {
         reasons.push(Reason::ImageTooBright);
     }
-    if m.glare_fraction > t.max_glare_fraction {
+    if on_document && m.glare_fraction > t.max_glare_fraction {
         reasons.push(Reason::ImageGlare);
     }
     reasons
@@ -316,7 +319,7 @@ mod tests {
             sharpness: 1.0,
             mean_luminance: 20.0,
             glare_fraction: 0.5,
-            measured_on: MeasuredOn::Frame,
+            measured_on: MeasuredOn::Document,
         };
         assert_eq!(
             evaluate(&m, &QualityThresholds::default()),
@@ -326,6 +329,14 @@ mod tests {
                 Reason::ImageTooDark,
                 Reason::ImageGlare
             ]
+        );
+        let frame = QualityMetrics {
+            measured_on: MeasuredOn::Frame,
+            ..m
+        };
+        assert_eq!(
+            evaluate(&frame, &QualityThresholds::default()),
+            vec![Reason::ImageTooSmall, Reason::ImageTooDark]
         );
     }
 }

@@ -214,25 +214,33 @@ pub fn default_corners(width: u32, height: u32) -> Quad {
 }
 
 /// Random corners of a document turned up to ±`max_turn` degrees with perspective, covering
-/// 35–70 % of the frame's width, for accuracy sweeps.
+/// 35–70 % of the frame's width and lying wholly inside the frame, for accuracy sweeps.
 pub fn random_corners(width: u32, height: u32, aspect: f64, max_turn: f64, rng: &mut Rng) -> Quad {
     let (w, h) = (f64::from(width), f64::from(height));
-    let cw = w * rng.range(0.35, 0.70);
-    let ch = cw / aspect;
-    let (cx, cy) = (w * rng.range(0.4, 0.6), h * rng.range(0.4, 0.6));
-    let a = rng.range(-max_turn, max_turn).to_radians();
-    let (s, c) = a.sin_cos();
-    let base = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)];
-    // Keystone: one edge shorter than the other, as when the camera is tilted.
-    let k = rng.range(-0.12, 0.12);
-    Quad(base.map(|(u, v)| {
-        let u = u * (1.0 + k * v * 2.0);
-        let (x, y) = (
-            u * cw + rng.range(-0.01, 0.01) * cw,
-            v * ch + rng.range(-0.01, 0.01) * cw,
-        );
-        Point::new(cx + x * c - y * s, cy + x * s + y * c)
-    }))
+    loop {
+        let cw = w * rng.range(0.35, 0.70);
+        let ch = cw / aspect;
+        let (cx, cy) = (w * rng.range(0.4, 0.6), h * rng.range(0.4, 0.6));
+        let a = rng.range(-max_turn, max_turn).to_radians();
+        let (s, c) = a.sin_cos();
+        let base = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)];
+        // Keystone: one edge shorter than the other, as when the camera is tilted.
+        let k = rng.range(-0.12, 0.12);
+        let q = Quad(base.map(|(u, v)| {
+            let u = u * (1.0 + k * v * 2.0);
+            let (x, y) = (
+                u * cw + rng.range(-0.01, 0.01) * cw,
+                v * ch + rng.range(-0.01, 0.01) * cw,
+            );
+            Point::new(cx + x * c - y * s, cy + x * s + y * c)
+        }));
+        let inside =
+            q.0.iter()
+                .all(|p| p.x > 0.02 * w && p.x < 0.98 * w && p.y > 0.02 * h && p.y < 0.98 * h);
+        if inside {
+            return q;
+        }
+    }
 }
 
 /// A photo of `doc` in the default position with one of the [`Variant`] defects.

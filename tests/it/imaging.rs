@@ -145,12 +145,35 @@ fn small_photo_is_too_small() {
 fn photo_without_a_document_is_refused() {
     let scene = synth::photo(DocumentType::IdCard, W, H, Variant::NoCard, 8);
     let c = check(&scene.image, DocumentType::IdCard);
-    assert!(
-        c.reasons.contains(&Reason::DocumentNotFound),
-        "{:?}",
-        c.reasons
-    );
+    // Only the missing document is named: a frame has no document to call blurry.
+    assert_eq!(c.reasons, vec![Reason::DocumentNotFound], "{:?}", c.metrics);
     assert!(c.corners.is_none() && c.crop_jpeg.is_none());
+}
+
+#[test]
+fn a_dark_document_on_a_light_table_is_found() {
+    let scene = synth::photo(DocumentType::Passport, W, H, Variant::Clean, 12);
+    let mut img = scene.image;
+    for p in img.pixels_mut() {
+        p.0 = p.0.map(|v| 255 - v);
+    }
+    let a = analyse(&img, DocumentType::Passport);
+    let found = a.corners.expect("found by the dark polarity");
+    let err = corner_error(&found, &scene.corners.unwrap());
+    assert!(err < 0.02, "corner error {err:.4}");
+}
+
+#[test]
+fn a_document_cut_off_by_the_frame_is_not_found() {
+    let corners = Quad([
+        Point::new(-80.0, 200.0),
+        Point::new(700.0, 180.0),
+        Point::new(720.0, 700.0),
+        Point::new(-60.0, 690.0),
+    ]);
+    let scene = synth::photo_at(DocumentType::IdCard, W, H, &corners, Variant::Clean, 13);
+    let c = check(&scene.image, DocumentType::IdCard);
+    assert_eq!(c.reasons, vec![Reason::DocumentNotFound]);
 }
 
 #[test]
