@@ -230,7 +230,7 @@ fn reduce_to_four(mut poly: Vec<Point>) -> Option<Quad> {
 /// 76% of each side, then intersect neighbours.
 fn refine(q: &Quad, samples: &[Point], tol: f64) -> Option<Quad> {
     let mut lines = [(Point::new(0.0, 0.0), Point::new(0.0, 0.0)); 4];
-    for i in 0..4 {
+    for (i, line) in lines.iter_mut().enumerate() {
         let (a, b) = (q.0[i], q.0[(i + 1) % 4]);
         let (dx, dy) = (b.x - a.x, b.y - a.y);
         let len2 = dx * dx + dy * dy;
@@ -251,7 +251,7 @@ fn refine(q: &Quad, samples: &[Point], tol: f64) -> Option<Quad> {
         if near.len() < 8 {
             return None;
         }
-        lines[i] = fit_line(&near);
+        *line = fit_line(&near);
     }
     let mut corners = [Point::new(0.0, 0.0); 4];
     for i in 0..4 {

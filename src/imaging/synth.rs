@@ -295,7 +295,7 @@ pub fn photo_at(
 /// A wood-like table: dark, grained and noisy, so the detector cannot rely on flat colour.
 fn background(width: u32, height: u32, seed: u64) -> RgbImage {
     let mut rng = Rng::new(seed);
-    let phase = rng.range(0.0, 6.28);
+    let phase = rng.range(0.0, std::f64::consts::TAU);
     let freq = rng.range(0.015, 0.03);
     RgbImage::from_fn(width, height, |x, y| {
         let (fx, fy) = (f64::from(x), f64::from(y));
