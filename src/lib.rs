@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod faces;
 pub mod health;
+pub mod imaging;
 pub mod keys;
 pub mod observe;
 pub mod ratelimit;

@@ -11,5 +11,6 @@ mod api;
 mod blobs;
 mod cli;
 mod faces;
+mod imaging;
 mod outage;
 mod store;

@@ -1,0 +1,401 @@
+//! The image pipeline end to end on generated photos: acceptance and corner accuracy,
+//! every rejection reason, hostile files, EXIF orientation and metadata, redaction.
+
+use image::{Rgb, RgbImage};
+use v2client::domain::{DocumentType, RedactionTarget};
+use v2client::imaging::geometry::inside_convex;
+use v2client::imaging::synth::{self, Variant};
+use v2client::imaging::{
+    self, DecodeLimits, DocumentAnalysis, DocumentCheck, FILL, ImagingConfig, Point, Quad, Reason,
+    RelRect,
+};
+
+const W: u32 = 1280;
+const H: u32 = 960;
+
+fn jpeg(img: &RgbImage) -> Vec<u8> {
+    imaging::encode_jpeg(img, 92).unwrap()
+}
+
+fn check(img: &RgbImage, doc: DocumentType) -> DocumentCheck {
+    imaging::check_document(&jpeg(img), doc, &ImagingConfig::default()).unwrap()
+}
+
+fn analyse(img: &RgbImage, doc: DocumentType) -> DocumentAnalysis {
+    imaging::analyse_document(&jpeg(img), doc, &ImagingConfig::default()).unwrap()
+}
+
+/// Largest corner error as a share of the document's diagonal.
+fn corner_error(found: &Quad, truth: &Quad) -> f64 {
+    found.max_corner_distance(truth) / truth.diagonal()
+}
+
+fn assert_accepted_and_accurate(doc: DocumentType, seed: u64) {
+    let scene = synth::photo(doc, W, H, Variant::Clean, seed);
+    let c = check(&scene.image, doc);
+    assert!(
+        c.accepted(),
+        "{doc:?} rejected: {:?} {:?}",
+        c.reasons,
+        c.metrics
+    );
+    let found = c.corners.expect("corners");
+    let err = corner_error(&found, &scene.corners.unwrap());
+    assert!(err < 0.02, "{doc:?} corner error {err:.4}: {found:?}");
+    let crop = image::load_from_memory(c.crop_jpeg.as_ref().expect("crop")).unwrap();
+    let aspect = f64::from(crop.width()) / f64::from(crop.height());
+    let want = imaging::layout(doc).aspect();
+    assert!(
+        (aspect / want - 1.0).abs() < 0.03,
+        "{doc:?} aspect {aspect} want {want}"
+    );
+    assert!(crop.width() >= 600, "crop keeps the document's resolution");
+}
+
+#[test]
+fn angled_id_card_is_accepted_with_true_corners_and_aspect() {
+    assert_accepted_and_accurate(DocumentType::IdCard, 1);
+}
+
+#[test]
+fn angled_passport_page_is_accepted_with_true_corners_and_aspect() {
+    assert_accepted_and_accurate(DocumentType::Passport, 2);
+}
+
+#[test]
+fn driving_licence_is_accepted() {
+    assert_accepted_and_accurate(DocumentType::DrivingLicence, 3);
+}
+
+#[test]
+fn corners_are_found_across_angles_and_positions() {
+    let mut rng = synth::Rng::new(42);
+    for i in 0..8 {
+        let doc = if i % 2 == 0 {
+            DocumentType::IdCard
+        } else {
+            DocumentType::Passport
+        };
+        let truth = synth::random_corners(W, H, imaging::layout(doc).aspect(), 25.0, &mut rng);
+        let scene = synth::photo_at(doc, W, H, &truth, Variant::Clean, 100 + i);
+        let a = analyse(&scene.image, doc);
+        let found = a.corners.unwrap_or_else(|| panic!("case {i}: not found"));
+        let err = corner_error(&found, &truth);
+        assert!(err < 0.02, "case {i}: corner error {err:.4}");
+    }
+}
+
+#[test]
+fn blurred_photo_is_blurry() {
+    let scene = synth::photo(DocumentType::IdCard, W, H, Variant::Blurred, 4);
+    let c = check(&scene.image, DocumentType::IdCard);
+    assert_eq!(c.reasons, vec![Reason::ImageBlurry], "{:?}", c.metrics);
+}
+
+#[test]
+fn dark_photo_is_too_dark() {
+    let scene = synth::photo(DocumentType::IdCard, W, H, Variant::Dark, 5);
+    let c = check(&scene.image, DocumentType::IdCard);
+    assert_eq!(c.reasons, vec![Reason::ImageTooDark], "{:?}", c.metrics);
+}
+
+#[test]
+fn overexposed_photo_is_too_bright() {
+    let mut img = synth::photo(DocumentType::IdCard, W, H, Variant::Clean, 5).image;
+    for p in img.pixels_mut() {
+        p.0 = p.0.map(|v| (f32::from(v) * 1.5 + 60.0).min(255.0) as u8);
+    }
+    let c = check(&img, DocumentType::IdCard);
+    // Overexposure that washes the document out also saturates it: both are named.
+    assert!(
+        c.reasons.contains(&Reason::ImageTooBright),
+        "{:?} {:?}",
+        c.reasons,
+        c.metrics
+    );
+    assert!(
+        c.reasons.contains(&Reason::ImageGlare),
+        "{:?} {:?}",
+        c.reasons,
+        c.metrics
+    );
+    assert!(!c.reasons.contains(&Reason::DocumentNotFound));
+}
+
+#[test]
+fn glare_is_detected_inside_the_document() {
+    let scene = synth::photo(DocumentType::IdCard, W, H, Variant::Glare, 6);
+    let c = check(&scene.image, DocumentType::IdCard);
+    assert_eq!(c.reasons, vec![Reason::ImageGlare], "{:?}", c.metrics);
+}
+
+#[test]
+fn small_photo_is_too_small() {
+    let scene = synth::photo(DocumentType::IdCard, 400, 300, Variant::Clean, 7);
+    let c = check(&scene.image, DocumentType::IdCard);
+    assert!(
+        c.reasons.contains(&Reason::ImageTooSmall),
+        "{:?}",
+        c.reasons
+    );
+    assert_eq!(c.metrics.width, 400);
+}
+
+#[test]
+fn photo_without_a_document_is_refused() {
+    let scene = synth::photo(DocumentType::IdCard, W, H, Variant::NoCard, 8);
+    let c = check(&scene.image, DocumentType::IdCard);
+    // Only the missing document is named: a frame has no document to call blurry.
+    assert_eq!(c.reasons, vec![Reason::DocumentNotFound], "{:?}", c.metrics);
+    assert!(c.corners.is_none() && c.crop_jpeg.is_none());
+}
+
+#[test]
+fn a_dark_document_on_a_light_table_is_found() {
+    let scene = synth::photo(DocumentType::Passport, W, H, Variant::Clean, 12);
+    let mut img = scene.image;
+    for p in img.pixels_mut() {
+        p.0 = p.0.map(|v| 255 - v);
+    }
+    let a = analyse(&img, DocumentType::Passport);
+    let found = a.corners.expect("found by the dark polarity");
+    let err = corner_error(&found, &scene.corners.unwrap());
+    assert!(err < 0.02, "corner error {err:.4}");
+}
+
+#[test]
+fn a_document_cut_off_by_the_frame_is_not_found() {
+    let corners = Quad([
+        Point::new(-80.0, 200.0),
+        Point::new(700.0, 180.0),
+        Point::new(720.0, 700.0),
+        Point::new(-60.0, 690.0),
+    ]);
+    let scene = synth::photo_at(DocumentType::IdCard, W, H, &corners, Variant::Clean, 13);
+    let c = check(&scene.image, DocumentType::IdCard);
+    assert_eq!(c.reasons, vec![Reason::DocumentNotFound]);
+}
+
+#[test]
+fn every_failed_check_is_listed() {
+    let mut img = synth::photo(DocumentType::IdCard, W, H, Variant::Blurred, 9).image;
+    for p in img.pixels_mut() {
+        p.0 = p.0.map(|v| (f32::from(v) * 0.22) as u8);
+    }
+    let c = check(&img, DocumentType::IdCard);
+    assert!(
+        c.reasons.contains(&Reason::ImageBlurry),
+        "{:?} {:?}",
+        c.reasons,
+        c.metrics
+    );
+    assert!(
+        c.reasons.contains(&Reason::ImageTooDark),
+        "{:?} {:?}",
+        c.reasons,
+        c.metrics
+    );
+}
+
+#[test]
+fn decompression_bomb_is_refused_from_its_header() {
+    let bomb = synth::bomb_png(100_000, 100_000);
+    assert!(bomb.len() < 200, "the bomb is a tiny file");
+    let err = imaging::decode(&bomb, &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_TOO_LARGE");
+    // Within width and height limits but over the area limit.
+    let wide = synth::bomb_png(7000, 7000);
+    let err = imaging::decode(&wide, &DecodeLimits::default()).unwrap_err();
+    assert_eq!(err.code(), "IMAGE_TOO_LARGE");
+    let err = imaging::check_document(&bomb, DocumentType::IdCard, &ImagingConfig::default())
+        .unwrap_err();
+    assert_eq!(err.code(), "IMAGE_TOO_LARGE");
+}
+
+#[test]
+fn non_images_gif_and_bmp_are_unsupported() {
+    let gif = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
+    let mut bmp = b"BM".to_vec();
+    bmp.extend_from_slice(&[0u8; 60]);
+    for bytes in [
+        &b"%PDF-1.7 not an image"[..],
+        b"",
+        gif,
+        &bmp,
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+    ] {
+        let err = imaging::decode(bytes, &DecodeLimits::default()).unwrap_err();
+        assert_eq!(err.code(), "UNSUPPORTED_FORMAT");
+    }
+}
+
+#[test]
+fn png_and_webp_decode() {
+    let img = synth::orientation_marker(64, 48);
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp)
+        .encode(img.as_raw(), 64, 48, image::ExtendedColorType::Rgb8)
+        .unwrap();
+    for (bytes, format) in [(png, imaging::Format::Png), (webp, imaging::Format::WebP)] {
+        let d = imaging::decode(&bytes, &DecodeLimits::default()).unwrap();
+        assert_eq!(d.format, format);
+        assert_eq!(d.image, img);
+    }
+}
+
+#[test]
+fn truncated_jpeg_is_corrupt_not_a_panic() {
+    let bytes = jpeg(&synth::orientation_marker(200, 100));
+    for cut in [3, 20, 200, bytes.len() / 2] {
+        match imaging::decode(&bytes[..cut], &DecodeLimits::default()) {
+            Err(e) => assert_eq!(e.code(), "IMAGE_CORRUPT", "cut at {cut}"),
+            // A decoder may pad a truncated scan; then the size must still be right.
+            Ok(d) => assert_eq!(d.image.dimensions(), (200, 100)),
+        }
+    }
+}
+
+fn near(p: &Rgb<u8>, want: [u8; 3]) -> bool {
+    p.0.iter().zip(want).all(|(&a, b)| a.abs_diff(b) < 40)
+}
+
+#[test]
+fn all_eight_orientations_come_out_upright_without_metadata() {
+    let upright = synth::orientation_marker(160, 96);
+    for o in 1..=8u8 {
+        let bytes = synth::jpeg_with_orientation(&upright, o, true);
+        for needle in [&b"Exif\0\0"[..], b"http://ns.adobe.com/xap", b"ICC_PROFILE"] {
+            assert!(contains(&bytes, needle), "input {o} lacks {needle:?}");
+        }
+        let d = imaging::decode(&bytes, &DecodeLimits::default()).unwrap();
+        assert_eq!(d.exif_orientation, o);
+        assert_eq!(d.image.dimensions(), (160, 96), "orientation {o}");
+        assert!(
+            near(d.image.get_pixel(8, 8), [230, 20, 20]),
+            "orientation {o}: red not top-left"
+        );
+        assert!(
+            near(d.image.get_pixel(152, 8), [20, 200, 20]),
+            "orientation {o}: green not top-right"
+        );
+        assert!(
+            near(d.image.get_pixel(8, 88), [128, 128, 128]),
+            "orientation {o}"
+        );
+        assert!(
+            near(d.image.get_pixel(152, 88), [128, 128, 128]),
+            "orientation {o}"
+        );
+        let out = imaging::encode_jpeg(&d.image, 90).unwrap();
+        for needle in [&b"Exif\0\0"[..], b"http://ns.adobe.com/xap", b"ICC_PROFILE"] {
+            assert!(!contains(&out, needle), "output {o} keeps {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn the_pipeline_output_carries_no_metadata() {
+    let scene = synth::photo(DocumentType::IdCard, W, H, Variant::Clean, 10);
+    let bytes = synth::jpeg_with_orientation(&scene.image, 6, true);
+    let c =
+        imaging::check_document(&bytes, DocumentType::IdCard, &ImagingConfig::default()).unwrap();
+    assert!(c.accepted(), "{:?}", c.reasons);
+    for out in [&c.original_jpeg, c.crop_jpeg.as_ref().unwrap()] {
+        for needle in [&b"Exif\0\0"[..], b"http://ns.adobe.com/xap", b"ICC_PROFILE"] {
+            assert!(!contains(out, needle));
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn redaction_fills_the_fields_solid_on_crop_and_original() {
+    let doc = DocumentType::IdCard;
+    let scene = synth::photo(doc, W, H, Variant::Clean, 11);
+    let a = analyse(&scene.image, doc);
+    let corners = a.corners.unwrap();
+    let targets = RedactionTarget::ALL;
+    let boxes = imaging::regions(imaging::layout(doc), &targets, None);
+    assert_eq!(boxes.len(), 3);
+
+    let mut crop = a.crop.clone().unwrap();
+    imaging::redact_crop(&mut crop, &boxes);
+    let (cw, ch) = (f64::from(crop.width()), f64::from(crop.height()));
+    for b in &boxes {
+        let (x0, y0) = ((b.x * cw).ceil() as u32, (b.y * ch).ceil() as u32);
+        let (x1, y1) = (((b.x + b.w) * cw) as u32, ((b.y + b.h) * ch) as u32);
+        for y in y0..y1.min(crop.height()) {
+            for x in x0..x1.min(crop.width()) {
+                assert_eq!(*crop.get_pixel(x, y), FILL, "crop pixel {x},{y} in {b:?}");
+            }
+        }
+    }
+    // Outside the boxes the crop is untouched: the header band's middle is not black.
+    assert_ne!(*crop.get_pixel(crop.width() / 2, 4), FILL);
+
+    let before = a.original.clone();
+    let mut original = a.original;
+    let polys = imaging::redact_original(&mut original, &corners, &boxes);
+    assert_eq!(polys.len(), 3);
+    for (x, y, p) in original.enumerate_pixels() {
+        let c = Point::new(f64::from(x) + 0.5, f64::from(y) + 0.5);
+        if polys.iter().any(|poly| inside_convex(poly, c, 0.0)) {
+            assert_eq!(*p, FILL, "original pixel {x},{y}");
+        } else if !polys.iter().any(|poly| inside_convex(poly, c, 2.0)) {
+            assert_eq!(
+                p,
+                before.get_pixel(x, y),
+                "pixel {x},{y} outside was changed"
+            );
+        }
+    }
+    // The fill lands where the MRZ really is in the photo (mapped with the true corners),
+    // not just where the detector thought it was.
+    let truth = scene.corners.unwrap();
+    let h = imaging::Homography::unit_square_to(&truth).unwrap();
+    let mrz = imaging::layout(doc).mrz.unwrap();
+    for (u, v) in [(0.05, 0.1), (0.5, 0.5), (0.95, 0.9)] {
+        let p = h.apply(Point::new(mrz.x + u * mrz.w, mrz.y + v * mrz.h));
+        assert_eq!(
+            *original.get_pixel(p.x as u32, p.y as u32),
+            FILL,
+            "true MRZ at {u},{v}"
+        );
+    }
+}
+
+#[test]
+fn a_detected_face_box_replaces_the_default_portrait() {
+    let lay = imaging::layout(DocumentType::Passport);
+    let face = RelRect::from_pixels(100.0, 50.0, 200.0, 250.0, 1000, 704);
+    let boxes = imaging::regions(lay, &[RedactionTarget::Portrait], Some(face));
+    assert_eq!(boxes, vec![face.clipped().unwrap()]);
+    let mut crop = RgbImage::from_pixel(1000, 704, Rgb([200, 200, 200]));
+    imaging::redact_crop(&mut crop, &boxes);
+    assert_eq!(*crop.get_pixel(150, 100), FILL);
+    assert_eq!(*crop.get_pixel(299, 299), FILL);
+    assert_ne!(*crop.get_pixel(310, 100), FILL);
+    // Driving licences have no MRZ: asking for it hides nothing rather than guessing.
+    let none = imaging::regions(
+        imaging::layout(DocumentType::DrivingLicence),
+        &[RedactionTarget::Mrz],
+        None,
+    );
+    assert!(none.is_empty());
+}
+
+#[test]
+fn config_deserialises_partially_over_defaults() {
+    let cfg: ImagingConfig =
+        serde_json::from_str(r#"{"quality": {"min_sharpness": 42.0}, "jpeg_quality": 80}"#)
+            .unwrap();
+    assert_eq!(cfg.quality.min_sharpness, 42.0);
+    assert_eq!(cfg.jpeg_quality, 80);
+    assert_eq!(cfg.limits, DecodeLimits::default());
+}
