@@ -36,6 +36,8 @@ enum Command {
     Keys(KeysCommand),
     /// Exit 0 when the server on V2CLIENT_BIND answers /healthz (for container health checks).
     Healthcheck,
+    /// Serve the built-in verification backend over HTTP on V2CLIENT_ENGINE_BIND.
+    Engine,
 }
 
 #[derive(Subcommand)]
@@ -127,6 +129,7 @@ pub async fn main() -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::Keys(cmd) => keys_command(settings, cmd).await,
         Command::Healthcheck => healthcheck(settings).await,
+        Command::Engine => engine(settings).await,
     };
     match result {
         Ok(code) => code,
@@ -248,6 +251,29 @@ async fn healthcheck(settings: Settings) -> CliResult {
         Ok(Err(e)) => Err(format!("cannot reach {addr}: {e}").into()),
         Err(_) => Err(format!("no answer from {addr} within 3 s").into()),
     }
+}
+
+async fn engine(settings: Settings) -> CliResult {
+    let b = &settings.backend;
+    let backend = Arc::new(crate::backend::LocalBackend::new(
+        b.imaging,
+        b.faces.clone(),
+        b.workers,
+    ));
+    // Room for the largest liveness burst the checks accept, plus form overhead.
+    let max_body = b.imaging.limits.max_bytes.saturating_mul(9);
+    let listener = tokio::net::TcpListener::bind(b.engine_bind)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", b.engine_bind))?;
+    if b.token.is_none() && !b.engine_bind.ip().is_loopback() {
+        tracing::warn!("the engine listens beyond loopback without V2CLIENT_ENGINE_TOKEN");
+    }
+    tracing::info!(address = %listener.local_addr()?, "v2client engine listening");
+    let app = crate::backend::engine::router(backend, b.token.clone(), max_body);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn migrate(settings: Settings) -> CliResult {

@@ -60,6 +60,33 @@ pub enum LogFormat {
     Json,
 }
 
+/// Which verification backend does the image work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    /// In-process (the default).
+    Local,
+    /// A `v2client engine` at `url`.
+    Http,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    pub kind: BackendKind,
+    /// The engine's base URL for the HTTP backend; `None` leaves it unconfigured, which the
+    /// API reports as `SERVER_NOT_CONFIGURED`.
+    pub url: Option<Url>,
+    /// Shared secret between portal and engine (`Authorization: Bearer`), optional.
+    pub token: Option<String>,
+    /// Bound on each request to the engine.
+    pub timeout: Duration,
+    /// Concurrent image jobs of the built-in backend; 0: one per core.
+    pub workers: usize,
+    /// Where `v2client engine` listens.
+    pub engine_bind: SocketAddr,
+    pub imaging: crate::imaging::ImagingConfig,
+    pub faces: crate::faces::FacesConfig,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
@@ -68,6 +95,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
     pub key_cache_ttl: Duration,
+    pub backend: BackendSettings,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -88,6 +116,21 @@ struct Layer {
     limits: LimitsLayer,
     #[serde(default)]
     keys: KeysLayer,
+    #[serde(default)]
+    backend: BackendLayer,
+    imaging: Option<crate::imaging::ImagingConfig>,
+    faces: Option<crate::faces::FacesConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackendLayer {
+    kind: Option<String>,
+    url: Option<String>,
+    token: Option<String>,
+    timeout: Option<String>,
+    workers: Option<usize>,
+    engine_bind: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -152,6 +195,14 @@ impl Layer {
         take(&mut self.limits.max_json_body, other.limits.max_json_body);
         take(&mut self.limits.max_extra_data, other.limits.max_extra_data);
         take(&mut self.keys.cache_ttl, other.keys.cache_ttl);
+        take(&mut self.backend.kind, other.backend.kind);
+        take(&mut self.backend.url, other.backend.url);
+        take(&mut self.backend.token, other.backend.token);
+        take(&mut self.backend.timeout, other.backend.timeout);
+        take(&mut self.backend.workers, other.backend.workers);
+        take(&mut self.backend.engine_bind, other.backend.engine_bind);
+        take(&mut self.imaging, other.imaging);
+        take(&mut self.faces, other.faces);
         self
     }
 
@@ -189,6 +240,16 @@ impl Layer {
             keys: KeysLayer {
                 cache_ttl: env("V2CLIENT_KEY_CACHE_TTL"),
             },
+            backend: BackendLayer {
+                kind: env("V2CLIENT_BACKEND"),
+                url: env("V2CLIENT_BACKEND_URL"),
+                token: env("V2CLIENT_ENGINE_TOKEN"),
+                timeout: env("V2CLIENT_BACKEND_TIMEOUT"),
+                workers: num(env, "V2CLIENT_BACKEND_WORKERS")?,
+                engine_bind: env("V2CLIENT_ENGINE_BIND"),
+            },
+            imaging: None,
+            faces: None,
         })
     }
 }
@@ -267,7 +328,9 @@ impl Settings {
             max_json_body: l.limits.max_json_body.unwrap_or(64 * 1024),
             max_extra_data: l.limits.max_extra_data.unwrap_or(16 * 1024),
         };
+        let backend = BackendSettings::from_layer(l.backend, l.imaging, l.faces)?;
         Ok(Settings {
+            backend,
             bind,
             public_url,
             data_dir,
@@ -285,6 +348,58 @@ impl Settings {
         url.query_pairs_mut()
             .append_pair("verification_id", verification_id);
         url.into()
+    }
+}
+
+impl BackendSettings {
+    fn from_layer(
+        l: BackendLayer,
+        imaging: Option<crate::imaging::ImagingConfig>,
+        faces: Option<crate::faces::FacesConfig>,
+    ) -> Result<BackendSettings, ConfigError> {
+        let kind = match l.kind.as_deref().unwrap_or("local") {
+            "local" => BackendKind::Local,
+            "http" => BackendKind::Http,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "V2CLIENT_BACKEND",
+                    reason: format!("`{other}` is neither `local` nor `http`"),
+                });
+            }
+        };
+        let url = l
+            .url
+            .map(|raw| {
+                // A trailing slash keeps a path prefix when routes are joined onto it.
+                let with_slash = if raw.ends_with('/') {
+                    raw.clone()
+                } else {
+                    format!("{raw}/")
+                };
+                Url::parse(&with_slash)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name: "V2CLIENT_BACKEND_URL",
+                        reason: format!("`{raw}` is not an absolute http(s) URL"),
+                    })
+            })
+            .transpose()?;
+        let bind_text = l.engine_bind.unwrap_or_else(|| "127.0.0.1:8081".into());
+        let engine_bind = bind_text.parse().map_err(|_| ConfigError::Invalid {
+            name: "V2CLIENT_ENGINE_BIND",
+            reason: format!("`{bind_text}` is not an address such as 127.0.0.1:8081"),
+        })?;
+        Ok(BackendSettings {
+            kind,
+            url,
+            token: l.token.filter(|t| !t.is_empty()),
+            timeout: duration(l.timeout, "V2CLIENT_BACKEND_TIMEOUT", "30s")?,
+            workers: l.workers.unwrap_or(0),
+            engine_bind,
+            imaging: imaging.unwrap_or_default(),
+            faces: faces.unwrap_or_default(),
+        })
     }
 }
 
@@ -414,6 +529,42 @@ mod tests {
                 .to_string()
                 .contains("at least 1")
         );
+    }
+
+    #[test]
+    fn backend_settings() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.backend.kind, BackendKind::Local);
+        assert_eq!(s.backend.engine_bind.port(), 8081);
+        let s = load(&[
+            ("V2CLIENT_BACKEND", "http"),
+            ("V2CLIENT_BACKEND_URL", "http://127.0.0.1:9000/engine"),
+        ])
+        .unwrap();
+        assert_eq!(s.backend.kind, BackendKind::Http);
+        assert_eq!(
+            s.backend.url.unwrap().join("v1/document").unwrap().as_str(),
+            "http://127.0.0.1:9000/engine/v1/document"
+        );
+        assert!(
+            load(&[("V2CLIENT_BACKEND", "magic")])
+                .unwrap_err()
+                .to_string()
+                .contains("V2CLIENT_BACKEND")
+        );
+    }
+
+    #[test]
+    fn image_thresholds_come_from_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("v2c-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("v2client.toml");
+        std::fs::write(&file, "[imaging.quality]\nmin_sharpness = 42.0\n").unwrap();
+        let path = file.to_string_lossy().into_owned();
+        let s = load(&[("V2CLIENT_CONFIG", path.as_str())]).unwrap();
+        assert_eq!(s.backend.imaging.quality.min_sharpness, 42.0);
+        assert_eq!(s.backend.imaging.limits.max_width, 8000, "the rest keeps defaults");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

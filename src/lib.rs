@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod backend;
 pub mod blobs;
 pub mod body;
 pub mod cli;
@@ -31,6 +32,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::KeyCache;
+use crate::backend::VerificationBackend;
 use crate::config::Settings;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
@@ -47,12 +49,23 @@ pub fn install_tls_provider() {
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn Store>,
+    pub backend: Arc<dyn VerificationBackend>,
     pub keys: Arc<KeyCache>,
     pub limits: Arc<RateLimits>,
 }
 
 impl AppState {
     pub fn new(settings: Settings, store: Arc<dyn Store>) -> Self {
+        let backend = backend::from_settings(&settings);
+        Self::with_backend(settings, store, backend)
+    }
+
+    /// With an explicit backend (tests, or an engine client built elsewhere).
+    pub fn with_backend(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        backend: Arc<dyn VerificationBackend>,
+    ) -> Self {
         let limits = RateLimits::new(
             settings.limits.generate_per_minute,
             settings.limits.check_config_per_minute,
@@ -62,6 +75,7 @@ impl AppState {
             limits: Arc::new(limits),
             settings: Arc::new(settings),
             store,
+            backend,
         }
     }
 }

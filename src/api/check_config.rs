@@ -29,6 +29,9 @@ pub async fn check_config(
             false
         }
     };
+    if let Some(problem) = state.backend.configuration_problem() {
+        problems.push(json!({ "code": "SERVER_NOT_CONFIGURED", "details": problem }));
+    }
     let s = &key.settings;
     let body = json!({
         "ready": problems.is_empty(),
@@ -37,6 +40,10 @@ pub async fn check_config(
             "version": env!("CARGO_PKG_VERSION"),
             "database": { "kind": state.store.kind(), "reachable": database_ok },
             "public_url": state.settings.public_url.as_str(),
+            "backend": {
+                "kind": state.backend.name(),
+                "configured": state.backend.configuration_problem().is_none(),
+            },
         },
         "key": {
             "id": key.id,

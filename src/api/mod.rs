@@ -17,7 +17,9 @@ use crate::error::ApiError;
 use crate::store::ApiKeyRecord;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
+    // Routes that need a working verification backend answer 503 SERVER_NOT_CONFIGURED
+    // while it is misconfigured; check-config stays up to say why.
+    let needs_backend = Router::new()
         .route("/api/generate-verification", post(generate::generate))
         .route(
             "/api/get-verification-details/{verification_id}",
@@ -35,6 +37,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
             "/api/get-verification-image-selfie/{verification_id}",
             get(images::selfie),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_backend,
+        ));
+    Router::new()
+        .merge(needs_backend)
         .route("/api/check-config", get(check_config::check_config))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.settings.limits.max_json_body))
@@ -47,6 +55,18 @@ pub fn router(state: &AppState) -> Router<AppState> {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+}
+
+async fn require_backend(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match state.backend.configuration_problem() {
+        Some(problem) => ApiError::ServerNotConfigured(problem).into_response(),
+        None => next.run(req).await,
+    }
 }
 
 /// Load a verification the calling key may read: 404 for unknown (or malformed) ids,

@@ -11,7 +11,7 @@ use v2client::faces::{
 
 const ASTRONAUT: &[u8] = include_bytes!("../fixtures/astronaut.jpg");
 
-fn astronaut() -> DynamicImage {
+pub(crate) fn astronaut() -> DynamicImage {
     image::load_from_memory_with_format(ASTRONAUT, ImageFormat::Jpeg).expect("fixture decodes")
 }
 
@@ -54,7 +54,7 @@ fn zoomed(img: &DynamicImage, face: FaceBox, side: u32) -> DynamicImage {
 }
 
 /// Frames of the photo zooming in: the face grows from frame to frame.
-fn zoom_in() -> Vec<DynamicImage> {
+pub(crate) fn zoom_in() -> Vec<DynamicImage> {
     let img = astronaut();
     let face = only_face(&img);
     [256, 224, 196, 168]
@@ -63,7 +63,7 @@ fn zoom_in() -> Vec<DynamicImage> {
         .collect()
 }
 
-fn zoom_out() -> Vec<DynamicImage> {
+pub(crate) fn zoom_out() -> Vec<DynamicImage> {
     let mut frames = zoom_in();
     frames.reverse();
     frames

@@ -8,6 +8,7 @@
 mod common;
 
 mod api;
+mod backend;
 mod blobs;
 mod cli;
 mod faces;

@@ -1,0 +1,181 @@
+//! Deciding a whole verification from its steps: a pure function, shared by every backend.
+
+use serde::{Deserialize, Serialize};
+
+use super::Verdict;
+use crate::domain::Status;
+use crate::faces::FaceMatch;
+
+/// The final outcome of one step: its accepted attempt, or its last rejection once the
+/// attempts ran out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    /// `document_front`, `document_back`, `liveness` or `form_data`.
+    pub step: String,
+    pub verdict: Verdict,
+    pub reasons: Vec<String>,
+    /// Checks that passed close to their threshold.
+    #[serde(default)]
+    pub borderline: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionInput {
+    /// Every step the key's flow requires.
+    pub required: Vec<String>,
+    pub steps: Vec<StepOutcome>,
+    /// The face comparison, when the flow has both a document and a selfie.
+    pub face_match: Option<FaceMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// `verified`, `needs_manual_review` or `rejected`.
+    pub status: Status,
+    /// Machine-readable reasons: empty when verified.
+    pub reasons: Vec<String>,
+}
+
+/// `rejected` on a hard failure (a failed step, a face mismatch); `needs_manual_review`
+/// when something required was not judged (a missing step, a face match not performed) or
+/// passed only narrowly; otherwise `verified`.
+pub fn decide(input: &DecisionInput) -> Decision {
+    let mut hard = Vec::new();
+    let mut review = Vec::new();
+    for step in &input.steps {
+        match step.verdict {
+            Verdict::Rejected => {
+                hard.push(format!("STEP_FAILED:{}", step.step));
+                hard.extend(step.reasons.iter().map(|r| format!("{}:{r}", step.step)));
+            }
+            Verdict::Accepted => {
+                review.extend(
+                    step.borderline
+                        .iter()
+                        .map(|r| format!("BORDERLINE:{}:{r}", step.step)),
+                );
+            }
+        }
+    }
+    for required in &input.required {
+        if !input.steps.iter().any(|s| &s.step == required) {
+            review.push(format!("STEP_NOT_JUDGED:{required}"));
+        }
+    }
+    match &input.face_match {
+        Some(FaceMatch::NotMatched { .. }) => hard.push("FACE_MISMATCH".into()),
+        Some(FaceMatch::NotPerformed { reason }) => {
+            review.push("FACE_MATCH_NOT_PERFORMED".into());
+            review.push(reason.code().into());
+        }
+        Some(FaceMatch::Matched { .. }) | None => {}
+    }
+    if !hard.is_empty() {
+        Decision {
+            status: Status::Rejected,
+            reasons: hard,
+        }
+    } else if !review.is_empty() {
+        Decision {
+            status: Status::NeedsManualReview,
+            reasons: review,
+        }
+    } else {
+        Decision {
+            status: Status::Verified,
+            reasons: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faces::FaceMatchReason;
+
+    fn step(name: &str, verdict: Verdict, reasons: &[&str], borderline: &[&str]) -> StepOutcome {
+        StepOutcome {
+            step: name.into(),
+            verdict,
+            reasons: reasons.iter().map(|s| s.to_string()).collect(),
+            borderline: borderline.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn input(steps: Vec<StepOutcome>, face_match: Option<FaceMatch>) -> DecisionInput {
+        DecisionInput {
+            required: vec!["document_front".into(), "liveness".into()],
+            steps,
+            face_match,
+        }
+    }
+
+    #[test]
+    fn everything_passed_and_matched_is_verified() {
+        let d = decide(&input(
+            vec![
+                step("document_front", Verdict::Accepted, &[], &[]),
+                step("liveness", Verdict::Accepted, &[], &[]),
+            ],
+            Some(FaceMatch::Matched { score: 0.9 }),
+        ));
+        assert_eq!(d.status, Status::Verified);
+        assert!(d.reasons.is_empty());
+    }
+
+    #[test]
+    fn face_match_not_performed_needs_review_never_a_pass() {
+        let d = decide(&input(
+            vec![
+                step("document_front", Verdict::Accepted, &[], &[]),
+                step("liveness", Verdict::Accepted, &[], &[]),
+            ],
+            Some(FaceMatch::NotPerformed {
+                reason: FaceMatchReason::ModelUnavailable,
+            }),
+        ));
+        assert_eq!(d.status, Status::NeedsManualReview);
+        assert!(d.reasons.contains(&"FACE_MATCH_MODEL_UNAVAILABLE".to_string()));
+    }
+
+    #[test]
+    fn a_failed_step_or_mismatch_rejects() {
+        let d = decide(&input(
+            vec![
+                step("document_front", Verdict::Rejected, &["IMAGE_BLURRY"], &[]),
+                step("liveness", Verdict::Accepted, &[], &[]),
+            ],
+            None,
+        ));
+        assert_eq!(d.status, Status::Rejected);
+        assert!(d.reasons.contains(&"document_front:IMAGE_BLURRY".to_string()));
+        let d = decide(&input(
+            vec![
+                step("document_front", Verdict::Accepted, &[], &[]),
+                step("liveness", Verdict::Accepted, &[], &[]),
+            ],
+            Some(FaceMatch::NotMatched { score: 0.1 }),
+        ));
+        assert_eq!(d.status, Status::Rejected);
+        assert_eq!(d.reasons, vec!["FACE_MISMATCH"]);
+    }
+
+    #[test]
+    fn borderline_or_missing_steps_need_review() {
+        let d = decide(&input(
+            vec![
+                step("document_front", Verdict::Accepted, &[], &["IMAGE_BLURRY"]),
+                step("liveness", Verdict::Accepted, &[], &[]),
+            ],
+            None,
+        ));
+        assert_eq!(d.status, Status::NeedsManualReview);
+        assert_eq!(d.reasons, vec!["BORDERLINE:document_front:IMAGE_BLURRY"]);
+        let d = decide(&input(
+            vec![step("document_front", Verdict::Accepted, &[], &[])],
+            None,
+        ));
+        assert_eq!(d.status, Status::NeedsManualReview);
+        assert_eq!(d.reasons, vec!["STEP_NOT_JUDGED:liveness"]);
+    }
+}
