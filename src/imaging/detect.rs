@@ -32,8 +32,8 @@ pub struct DetectionConfig {
     pub max_shape_error: f64,
     /// Smallest interior corner angle, in degrees (perspective makes corners non-square).
     pub min_corner_angle: f64,
-    /// Apparent long/short side ratio must be at most this (at most 1 + this much above the
-    /// document's true ratio is allowed for foreshortening).
+    /// Largest apparent long/short side ratio in the photo. Documents are at most 1.59:1;
+    /// the slack is for foreshortening at steep angles.
     pub max_apparent_aspect: f64,
 }
 
