@@ -9,9 +9,10 @@
 //!    connected regions; regions touching the frame are not a whole document;
 //! 4. take each large region's convex hull and reduce it to the four vertices that keep the
 //!    most area (Visvalingam), which lands near the corners even when they are rounded;
-//! 5. refine: fit a straight line (total least squares) to the boundary samples along the
-//!    middle of each side and intersect neighbouring lines; this gives sub-pixel corners and
-//!    the "virtual" sharp corners of a card with rounded ones;
+//! 5. refine: give each boundary sample to the side it is nearest, fit a straight line (total
+//!    least squares, refitted once without outliers) to the samples along the middle of each
+//!    side and intersect neighbouring lines; this gives sub-pixel corners and the "virtual"
+//!    sharp corners of a card with rounded ones;
 //! 6. keep the largest candidate that is plausibly a document: big enough, convex, corner
 //!    angles within limits, its region filling its quadrilateral's outline (hull and quad
 //!    agree) and an apparent aspect ratio a document can have at an angle.
@@ -31,8 +32,8 @@ pub struct DetectionConfig {
     pub max_shape_error: f64,
     /// Smallest interior corner angle, in degrees (perspective makes corners non-square).
     pub min_corner_angle: f64,
-    /// Apparent long/short side ratio must be at most this (at most 1 + this much above the
-    /// document's true ratio is allowed for foreshortening).
+    /// Largest apparent long/short side ratio in the photo. Documents are at most 1.59:1;
+    /// the slack is for foreshortening at steep angles.
     pub max_apparent_aspect: f64,
 }
 
@@ -109,9 +110,10 @@ fn candidate(
     let hull_area = polygon_area(&hull).abs();
     let rough = reduce_to_four(hull)?;
     let mut quad = rough;
-    // The rough vertices sit somewhere on the rounded corners, so the first pass accepts
-    // boundary samples far from the rough sides; later passes tighten around the fit.
-    for tol in [0.08, 0.02, 0.01] {
+    // The rough vertices sit anywhere on the rounded corners, so a rough side may run well
+    // off the true edge: the first pass takes every sample nearest to a side, later passes
+    // tighten around the fit.
+    for tol in [0.25, 0.03, 0.015] {
         match refine(&quad, &samples, tol) {
             Some(q) if q.max_corner_distance(&rough) < 0.1 * rough.diagonal() => quad = q,
             _ => break,
@@ -226,39 +228,61 @@ fn reduce_to_four(mut poly: Vec<Point>) -> Option<Quad> {
     (poly.len() == 4).then(|| Quad([poly[0], poly[1], poly[2], poly[3]]))
 }
 
-/// Fit a line to the samples within `tol` (a share of the side's length) along the middle
-/// 76% of each side, then intersect neighbours.
+/// Fit a line to the samples along the middle 76% of each side, then intersect neighbours.
+/// Each sample belongs to the side it is nearest to, and only if within `tol` (a share of
+/// that side's length); the fit is repeated once without its worst outliers.
 fn refine(q: &Quad, samples: &[Point], tol: f64) -> Option<Quad> {
+    let mut sides: [Vec<Point>; 4] = Default::default();
+    let geo: Vec<(Point, f64, f64, f64)> = (0..4)
+        .map(|i| {
+            let (a, b) = (q.0[i], q.0[(i + 1) % 4]);
+            let (dx, dy) = (b.x - a.x, b.y - a.y);
+            let len2 = dx * dx + dy * dy;
+            (a, dx, dy, len2)
+        })
+        .collect();
+    if geo.iter().any(|g| g.3 < 1.0) {
+        return None;
+    }
+    for p in samples {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, &(a, dx, dy, len2)) in geo.iter().enumerate() {
+            let t = ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2;
+            let d = ((p.y - a.y) * dx - (p.x - a.x) * dy).abs() / len2.sqrt();
+            if (0.12..=0.88).contains(&t)
+                && d <= (tol * len2.sqrt()).max(2.0)
+                && best.is_none_or(|(_, bd)| d < bd)
+            {
+                best = Some((i, d));
+            }
+        }
+        if let Some((i, _)) = best {
+            sides[i].push(*p);
+        }
+    }
     let mut lines = [(Point::new(0.0, 0.0), Point::new(0.0, 0.0)); 4];
-    for (i, line) in lines.iter_mut().enumerate() {
-        let (a, b) = (q.0[i], q.0[(i + 1) % 4]);
-        let (dx, dy) = (b.x - a.x, b.y - a.y);
-        let len2 = dx * dx + dy * dy;
-        if len2 < 1.0 {
+    for (line, pts) in lines.iter_mut().zip(sides.iter_mut()) {
+        if pts.len() < 8 {
             return None;
         }
-        let len = len2.sqrt();
-        let tol = (tol * len).max(2.0);
-        let near: Vec<Point> = samples
-            .iter()
-            .copied()
-            .filter(|p| {
-                let t = ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2;
-                let d = ((p.y - a.y) * dx - (p.x - a.x) * dy).abs() / len;
-                (0.12..=0.88).contains(&t) && d <= tol
-            })
-            .collect();
-        if near.len() < 8 {
-            return None;
-        }
-        *line = fit_line(&near);
+        let first = fit_line(pts);
+        let mut res: Vec<f64> = pts.iter().map(|p| residual(first, *p)).collect();
+        res.sort_by(f64::total_cmp);
+        let cut = (res[res.len() / 2] * 3.0).max(1.0);
+        pts.retain(|p| residual(first, *p) <= cut);
+        *line = if pts.len() >= 8 { fit_line(pts) } else { first };
     }
     let mut corners = [Point::new(0.0, 0.0); 4];
-    for i in 0..4 {
+    for (i, c) in corners.iter_mut().enumerate() {
         // Corner i joins side i-1 (ending at it) and side i (starting at it).
-        corners[i] = intersect(lines[(i + 3) % 4], lines[i])?;
+        *c = intersect(lines[(i + 3) % 4], lines[i])?;
     }
     Some(Quad(corners))
+}
+
+/// Distance of `p` from the line through `c` with unit direction `d`.
+fn residual((c, d): (Point, Point), p: Point) -> f64 {
+    ((p.x - c.x) * d.y - (p.y - c.y) * d.x).abs()
 }
 
 /// Total least squares line through `pts`: (centroid, unit direction).

@@ -1,7 +1,7 @@
 //! Typed failures with stable reason codes. Codes are part of the API (they reach operators
 //! in `attempts` and end users as "what to fix"), so they never change once published.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why bytes could not become a usable image at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,6 +45,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::ImageTooSmall,
+        Reason::ImageBlurry,
+        Reason::ImageTooDark,
+        Reason::ImageTooBright,
+        Reason::ImageGlare,
+        Reason::DocumentNotFound,
+    ];
+
+    /// The reason with this stable code (as a remote engine sends it back).
+    pub fn from_code(code: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Reason::ImageTooSmall => "IMAGE_TOO_SMALL",
@@ -66,5 +80,28 @@ impl std::fmt::Display for Reason {
 impl Serialize for Reason {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for Reason {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        Reason::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code `{code}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_round_trip_through_their_codes() {
+        for r in Reason::ALL {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.code()));
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+        }
+        assert!(serde_json::from_str::<Reason>("\"NOPE\"").is_err());
     }
 }

@@ -399,3 +399,45 @@ fn config_deserialises_partially_over_defaults() {
     assert_eq!(cfg.jpeg_quality, 80);
     assert_eq!(cfg.limits, DecodeLimits::default());
 }
+
+fn png(img: &RgbImage) -> Vec<u8> {
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+#[test]
+fn extreme_shapes_are_judged_not_panicked_on() {
+    for (w, h) in [(1, 1), (1, 3000), (3000, 1), (17, 17), (8000, 2)] {
+        let img = RgbImage::from_pixel(w, h, Rgb([120, 120, 120]));
+        let c =
+            imaging::check_document(&png(&img), DocumentType::IdCard, &ImagingConfig::default())
+                .unwrap();
+        assert!(c.reasons.contains(&Reason::ImageTooSmall), "{w}×{h}");
+        assert!(c.reasons.contains(&Reason::DocumentNotFound), "{w}×{h}");
+    }
+}
+
+#[test]
+fn damaged_files_give_typed_errors() {
+    let scene = synth::photo(DocumentType::IdCard, 320, 240, Variant::Clean, 14);
+    let mut rng = synth::Rng::new(14);
+    for original in [jpeg(&scene.image), png(&scene.image)] {
+        for _ in 0..30 {
+            let mut bytes = original.clone();
+            for _ in 0..8 {
+                let i = 8 + (rng.next_u64() as usize) % (bytes.len() - 8);
+                bytes[i] = rng.next_u64() as u8;
+            }
+            match imaging::check_document(&bytes, DocumentType::IdCard, &ImagingConfig::default()) {
+                // Damage inside entropy-coded data often still decodes, to other pixels.
+                Ok(c) => assert!(c.metrics.width > 0 && c.metrics.height > 0),
+                Err(e) => assert!(
+                    ["IMAGE_CORRUPT", "IMAGE_TOO_LARGE"].contains(&e.code()),
+                    "{e}"
+                ),
+            }
+        }
+    }
+}
