@@ -7,9 +7,10 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, in their own layer, so code changes do not rebuild them.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/pipeline.rs \
     && cargo build --release --locked \
-    && rm -rf src
+    && rm -rf src benches
 COPY . .
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 

@@ -563,7 +563,10 @@ mod tests {
         let path = file.to_string_lossy().into_owned();
         let s = load(&[("V2CLIENT_CONFIG", path.as_str())]).unwrap();
         assert_eq!(s.backend.imaging.quality.min_sharpness, 42.0);
-        assert_eq!(s.backend.imaging.limits.max_width, 8000, "the rest keeps defaults");
+        assert_eq!(
+            s.backend.imaging.limits.max_width, 8000,
+            "the rest keeps defaults"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -135,7 +135,10 @@ mod tests {
             }),
         ));
         assert_eq!(d.status, Status::NeedsManualReview);
-        assert!(d.reasons.contains(&"FACE_MATCH_MODEL_UNAVAILABLE".to_string()));
+        assert!(
+            d.reasons
+                .contains(&"FACE_MATCH_MODEL_UNAVAILABLE".to_string())
+        );
     }
 
     #[test]
@@ -148,7 +151,10 @@ mod tests {
             None,
         ));
         assert_eq!(d.status, Status::Rejected);
-        assert!(d.reasons.contains(&"document_front:IMAGE_BLURRY".to_string()));
+        assert!(
+            d.reasons
+                .contains(&"document_front:IMAGE_BLURRY".to_string())
+        );
         let d = decide(&input(
             vec![
                 step("document_front", Verdict::Accepted, &[], &[]),

@@ -133,7 +133,11 @@ impl Engine {
             } else {
                 Verdict::Rejected
             },
-            borderline: if reasons.is_empty() { borderline } else { Vec::new() },
+            borderline: if reasons.is_empty() {
+                borderline
+            } else {
+                Vec::new()
+            },
             reasons,
             metrics,
             original_jpeg: jpeg(&a.original, quality)?,
@@ -156,7 +160,9 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         let check = faces::check_liveness(self.detector, challenge, &decoded, &self.faces);
         let selfie_jpeg = match check.selfie_frame.and_then(|i| decoded.get(i)) {
-            Some(frame) if check.passed() => Some(jpeg(&frame.to_rgb8(), self.imaging.jpeg_quality)?),
+            Some(frame) if check.passed() => {
+                Some(jpeg(&frame.to_rgb8(), self.imaging.jpeg_quality)?)
+            }
             _ => None,
         };
         Ok(LivenessResult {
@@ -233,7 +239,8 @@ impl VerificationBackend for LocalBackend {
                 "a liveness burst has at most {MAX_FRAMES} frames"
             )));
         }
-        self.run(move |e| e.check_liveness(challenge, &frames)).await
+        self.run(move |e| e.check_liveness(challenge, &frames))
+            .await
     }
 
     #[tracing::instrument(skip_all)]

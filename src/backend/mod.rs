@@ -150,8 +150,11 @@ pub trait VerificationBackend: Send + Sync + 'static {
     ) -> Result<LivenessResult, BackendError>;
 
     /// Compare the selfie's face with the document's portrait (both JPEG).
-    async fn compare_faces(&self, selfie: Bytes, document: Bytes)
-    -> Result<FaceMatch, BackendError>;
+    async fn compare_faces(
+        &self,
+        selfie: Bytes,
+        document: Bytes,
+    ) -> Result<FaceMatch, BackendError>;
 
     /// Decide a whole verification from its steps.
     async fn decide(&self, input: DecisionInput) -> Result<Decision, BackendError>;

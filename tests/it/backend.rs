@@ -104,10 +104,19 @@ async fn angled_card_is_accepted_with_a_true_crop(kind: Kind) {
             .check_document(doc, Side::Back, jpeg(&scene.image))
             .await
             .unwrap();
-        assert_eq!(r.verdict, Verdict::Accepted, "{doc:?}: {:?} {}", r.reasons, r.metrics);
+        assert_eq!(
+            r.verdict,
+            Verdict::Accepted,
+            "{doc:?}: {:?} {}",
+            r.reasons,
+            r.metrics
+        );
         assert!(r.reasons.is_empty());
         let aspect = aspect_of(r.cropped_jpeg.as_ref().expect("crop"));
-        assert!((aspect / (85.60 / 53.98) - 1.0).abs() < 0.03, "aspect {aspect}");
+        assert!(
+            (aspect / (85.60 / 53.98) - 1.0).abs() < 0.03,
+            "aspect {aspect}"
+        );
         // Corners near the truth (a few percent of the diagonal).
         let truth = scene.corners.unwrap();
         let corners = r.metrics["corners"].as_array().expect("corners");
@@ -136,13 +145,18 @@ async fn passport_front_needs_a_portrait(kind: Kind) {
     assert_eq!(r.verdict, Verdict::Rejected);
     assert_eq!(r.reasons, vec!["FACE_NOT_FOUND"]);
     let aspect = aspect_of(r.cropped_jpeg.as_ref().expect("crop"));
-    assert!((aspect / (125.0 / 88.0) - 1.0).abs() < 0.03, "aspect {aspect}");
+    assert!(
+        (aspect / (125.0 / 88.0) - 1.0).abs() < 0.03,
+        "aspect {aspect}"
+    );
 }
 
 /// A flat id card with the test photo in its portrait box, on a dark table.
 pub fn id_card_with_face() -> RgbImage {
     let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
-    let region = layout.region(RedactionTarget::Portrait).expect("portrait box");
+    let region = layout
+        .region(RedactionTarget::Portrait)
+        .expect("portrait box");
     let (cw, ch) = (f64::from(card.width()), f64::from(card.height()));
     let (w, h) = ((region.w * cw) as u32, (region.h * ch) as u32);
     let face = astronaut().resize_to_fill(w, h, imageops::FilterType::Triangle);
@@ -160,12 +174,25 @@ pub fn id_card_with_face() -> RgbImage {
 async fn id_card_front_with_a_face_is_accepted(kind: Kind) {
     let b = backend(kind).await;
     let r = b
-        .check_document(DocumentType::IdCard, Side::Front, jpeg(&id_card_with_face()))
+        .check_document(
+            DocumentType::IdCard,
+            Side::Front,
+            jpeg(&id_card_with_face()),
+        )
         .await
         .unwrap();
-    assert_eq!(r.verdict, Verdict::Accepted, "{:?} {}", r.reasons, r.metrics);
+    assert_eq!(
+        r.verdict,
+        Verdict::Accepted,
+        "{:?} {}",
+        r.reasons,
+        r.metrics
+    );
     let portrait = &r.metrics["portrait"];
-    assert!(portrait["face"]["width"].as_u64().unwrap() > 40, "{portrait}");
+    assert!(
+        portrait["face"]["width"].as_u64().unwrap() > 40,
+        "{portrait}"
+    );
     assert!(portrait["face"]["score"].is_number());
 }
 
@@ -194,7 +221,10 @@ async fn bad_photos_are_rejected_with_every_reason(kind: Kind) {
     // A small and blurred photo lists both reasons.
     let mut small = synth::photo(doc, 400, 300, Variant::Blurred, 22).image;
     synth::box_blur_rgb(&mut small, 3, 2);
-    let r = b.check_document(doc, Side::Back, jpeg(&small)).await.unwrap();
+    let r = b
+        .check_document(doc, Side::Back, jpeg(&small))
+        .await
+        .unwrap();
     assert!(r.reasons.len() >= 2, "{:?}", r.reasons);
     assert!(r.reasons.contains(&"IMAGE_TOO_SMALL".to_string()));
 }
@@ -227,9 +257,8 @@ async fn non_images_and_bombs_are_refused(kind: Kind) {
 async fn metadata_never_survives(kind: Kind) {
     let b = backend(kind).await;
     let scene = synth::photo(DocumentType::IdCard, 1280, 960, Variant::Clean, 8);
-    // The photo sideways, with EXIF orientation 6 (and GPS/XMP-like metadata) to undo it.
-    let sideways = imageops::rotate270(&scene.image);
-    let tagged = Bytes::from(synth::jpeg_with_orientation(&sideways, 6, true));
+    // Stored sideways with EXIF orientation 6 to undo it, plus XMP and ICC metadata.
+    let tagged = Bytes::from(synth::jpeg_with_orientation(&scene.image, 6, true));
     assert!(tagged.windows(6).any(|w| w == b"Exif\0\0"));
     let r = b
         .check_document(DocumentType::IdCard, Side::Back, tagged)
@@ -262,7 +291,10 @@ async fn liveness_follows_the_challenge(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(r.verdict, Verdict::Rejected);
-    assert_eq!(r.reasons, vec!["LIVENESS_FAILED", "LIVENESS_WRONG_MOVEMENT"]);
+    assert_eq!(
+        r.reasons,
+        vec!["LIVENESS_FAILED", "LIVENESS_WRONG_MOVEMENT"]
+    );
     assert!(r.selfie_jpeg.is_none());
 
     let r = b
@@ -324,15 +356,25 @@ async fn http_backend_reports_configuration_and_transport_problems() {
     let scene = jpeg(&synth::photo(DocumentType::IdCard, 1280, 960, Variant::Clean, 1).image);
     // No URL: not configured, and says why.
     let b = HttpBackend::new(None, None, Duration::from_secs(5));
-    assert!(b.configuration_problem().unwrap().contains("V2CLIENT_BACKEND_URL"));
-    match b.check_document(DocumentType::IdCard, Side::Back, scene.clone()).await {
+    assert!(
+        b.configuration_problem()
+            .unwrap()
+            .contains("V2CLIENT_BACKEND_URL")
+    );
+    match b
+        .check_document(DocumentType::IdCard, Side::Back, scene.clone())
+        .await
+    {
         Err(BackendError::NotConfigured(_)) => {}
         other => panic!("{other:?}"),
     }
     // A wrong token is refused by the engine.
     let url = engine_url(Some(TOKEN)).await;
     let b = HttpBackend::new(Some(url), Some("wrong".into()), Duration::from_secs(30));
-    match b.check_document(DocumentType::IdCard, Side::Back, scene.clone()).await {
+    match b
+        .check_document(DocumentType::IdCard, Side::Back, scene.clone())
+        .await
+    {
         Err(BackendError::NotConfigured(msg)) => assert!(msg.contains("TOKEN")),
         other => panic!("{other:?}"),
     }
@@ -345,7 +387,10 @@ async fn http_backend_reports_configuration_and_transport_problems() {
         None,
         Duration::from_secs(5),
     );
-    match b.check_document(DocumentType::IdCard, Side::Back, scene).await {
+    match b
+        .check_document(DocumentType::IdCard, Side::Back, scene)
+        .await
+    {
         Err(BackendError::Unavailable(_)) => {}
         other => panic!("{other:?}"),
     }
@@ -367,7 +412,13 @@ async fn an_unconfigured_http_backend_makes_the_api_answer_server_not_configured
     .unwrap();
     let router = v2client::app(state);
     let send = crate::common::Reply::from_router;
-    let r = send(&router, "POST", "/api/generate-verification", Some(key.expose())).await;
+    let r = send(
+        &router,
+        "POST",
+        "/api/generate-verification",
+        Some(key.expose()),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.error_code(), "SERVER_NOT_CONFIGURED");
     let r = send(&router, "GET", "/api/check-config", Some(key.expose())).await;
@@ -375,7 +426,12 @@ async fn an_unconfigured_http_backend_makes_the_api_answer_server_not_configured
     let c = r.json();
     assert_eq!(c["ready"], false);
     assert_eq!(c["problems"][0]["code"], "SERVER_NOT_CONFIGURED");
-    assert!(c["problems"][0]["details"].as_str().unwrap().contains("V2CLIENT_BACKEND_URL"));
+    assert!(
+        c["problems"][0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("V2CLIENT_BACKEND_URL")
+    );
     assert_eq!(c["instance"]["backend"]["kind"], "http");
 }
 
