@@ -11,8 +11,9 @@ use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::body::OptionalJson;
 use crate::domain::verification::{initial_progress, now, rfc3339};
-use crate::domain::{Module, Status, Verification, VerificationId};
+use crate::domain::{Module, PortalState, Status, Verification, VerificationId};
 use crate::error::ApiError;
+use crate::faces::Challenge;
 use crate::ratelimit::Bucket;
 use crate::store::{CreateOutcome, IdempotencyRecord};
 
@@ -100,6 +101,16 @@ pub async fn generate(
         results: Value::Object(Default::default()),
         extra_data,
         return_url,
+        portal: PortalState {
+            // The server, not the browser, picks the liveness challenge.
+            liveness_challenge: settings
+                .has(Module::Liveness)
+                .then(|| Challenge::random().map(|c| c.as_str().to_owned()))
+                .transpose()
+                .map_err(ApiError::internal)?,
+            ..PortalState::default()
+        },
+        version: 0,
         created_at: now,
         updated_at: now,
         expires_at: now + ttl,

@@ -3,9 +3,11 @@
 
 pub mod duration;
 pub mod ids;
+pub mod portal;
 pub mod settings;
 pub mod verification;
 
 pub use ids::{ApiKeySecret, KeyHash, VerificationId};
+pub use portal::{PortalState, Step};
 pub use settings::{DocumentType, FormField, KeySettings, Module, RedactionTarget};
 pub use verification::{Attempt, AttemptOutcome, Progress, ProgressState, Status, Verification};

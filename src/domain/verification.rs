@@ -98,6 +98,10 @@ pub struct Verification {
     pub results: Value,
     pub extra_data: Option<Value>,
     pub return_url: Option<String>,
+    /// The end user's progress beyond the status (terms, chosen document, challenge).
+    pub portal: super::PortalState,
+    /// Bumped by every update, so concurrent writers cannot overwrite each other.
+    pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -229,6 +233,8 @@ mod tests {
             results: json!({}),
             extra_data: None,
             return_url: None,
+            portal: Default::default(),
+            version: 0,
             created_at: now - Duration::hours(2),
             updated_at: now - Duration::hours(2),
             expires_at: now - Duration::hours(1),

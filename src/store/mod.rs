@@ -156,6 +156,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: &VerificationId,
     ) -> Result<Option<(Verification, Vec<Attempt>)>, StoreError>;
+    /// Write `v`'s status, progress, results and portal state, and `attempt` with them, in
+    /// one transaction — only if the stored version is still `v.version` (which the write
+    /// increments). `false`: someone else changed it first; nothing was written.
+    async fn update_verification(
+        &self,
+        v: &Verification,
+        attempt: Option<&Attempt>,
+    ) -> Result<bool, StoreError>;
     /// How many verifications a key has created.
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError>;
 

@@ -150,9 +150,9 @@ impl Store for PgStore {
     ) -> Result<CreateOutcome, StoreError> {
         let insert = sqlx::query(
             "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
-                 extra_data, return_url, created_at, updated_at, expires_at)
+                 extra_data, return_url, created_at, updated_at, expires_at, portal, version)
              VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::jsonb, $9,
-                 $10, $11, $12)",
+                 $10, $11, $12, $13::jsonb, $14)",
         )
         .bind(v.id.as_str())
         .bind(&v.key_id)
@@ -165,7 +165,9 @@ impl Store for PgStore {
         .bind(v.return_url.as_deref())
         .bind(v.created_at)
         .bind(v.updated_at)
-        .bind(v.expires_at);
+        .bind(v.expires_at)
+        .bind(to_json(&v.portal))
+        .bind(v.version);
         let Some(rec) = idempotency else {
             // One statement needs no explicit transaction: one round trip.
             insert.execute(&self.pool).await?;
@@ -232,7 +234,8 @@ impl Store for PgStore {
         let row: Option<VerificationRow> = sqlx::query_as(
             "SELECT id, key_id, status, flow::text AS flow, modules::text AS modules,
                  progress::text AS progress, results::text AS results,
-                 extra_data::text AS extra_data, return_url, created_at, updated_at, expires_at
+                 extra_data::text AS extra_data, return_url, portal::text AS portal, version,
+                 created_at, updated_at, expires_at
              FROM verifications WHERE id = $1",
         )
         .bind(id.as_str())
@@ -248,8 +251,8 @@ impl Store for PgStore {
         let row: Option<VerificationWithAttemptsRow> = sqlx::query_as(
             "SELECT v.id, v.key_id, v.status, v.flow::text AS flow, v.modules::text AS modules,
                  v.progress::text AS progress, v.results::text AS results,
-                 v.extra_data::text AS extra_data, v.return_url, v.created_at, v.updated_at,
-                 v.expires_at,
+                 v.extra_data::text AS extra_data, v.return_url, v.portal::text AS portal,
+                 v.version, v.created_at, v.updated_at, v.expires_at,
                  COALESCE((
                      SELECT json_agg(json_build_object(
                          'id', a.id, 'verification_id', a.verification_id, 'step', a.step,
@@ -266,6 +269,39 @@ impl Store for PgStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn update_verification(
+        &self,
+        v: &Verification,
+        attempt: Option<&Attempt>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(a) = attempt {
+            insert_attempt(&mut *tx, a).await?;
+        }
+        let updated = sqlx::query(
+            "UPDATE verifications SET status = $2, progress = $3::jsonb, results = $4::jsonb,
+                 portal = $5::jsonb, updated_at = $6, version = version + 1
+             WHERE id = $1 AND version = $7",
+        )
+        .bind(v.id.as_str())
+        .bind(v.status.as_str())
+        .bind(to_json(&v.progress))
+        .bind(to_json(&v.results))
+        .bind(to_json(&v.portal))
+        .bind(v.updated_at)
+        .bind(v.version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM verifications WHERE key_id = $1")
             .bind(key_id)
@@ -275,23 +311,7 @@ impl Store for PgStore {
     }
 
     async fn insert_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO attempts (id, verification_id, step, outcome, reasons, metrics, images,
-                 content_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9)",
-        )
-        .bind(&a.id)
-        .bind(a.verification_id.as_str())
-        .bind(&a.step)
-        .bind(a.outcome.as_str())
-        .bind(to_json(&a.reasons))
-        .bind(to_json(&a.metrics))
-        .bind(to_json(&a.images))
-        .bind(a.content_hash.as_deref())
-        .bind(a.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_attempt(&self.pool, a).await
     }
 
     async fn list_attempts(&self, id: &VerificationId) -> Result<Vec<Attempt>, StoreError> {
@@ -305,4 +325,27 @@ impl Store for PgStore {
         .await?;
         convert(rows)
     }
+}
+
+async fn insert_attempt<'e, E>(executor: E, a: &Attempt) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query(
+        "INSERT INTO attempts (id, verification_id, step, outcome, reasons, metrics, images,
+                 content_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb, $8, $9)",
+    )
+    .bind(&a.id)
+    .bind(a.verification_id.as_str())
+    .bind(&a.step)
+    .bind(a.outcome.as_str())
+    .bind(to_json(&a.reasons))
+    .bind(to_json(&a.metrics))
+    .bind(to_json(&a.images))
+    .bind(a.content_hash.as_deref())
+    .bind(a.created_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }

@@ -151,8 +151,8 @@ impl Store for SqliteStore {
     ) -> Result<CreateOutcome, StoreError> {
         let insert = sqlx::query(
             "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
-                 extra_data, return_url, created_at, updated_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 extra_data, return_url, created_at, updated_at, expires_at, portal, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )
         .bind(v.id.as_str())
         .bind(&v.key_id)
@@ -165,7 +165,9 @@ impl Store for SqliteStore {
         .bind(v.return_url.as_deref())
         .bind(v.created_at)
         .bind(v.updated_at)
-        .bind(v.expires_at);
+        .bind(v.expires_at)
+        .bind(to_json(&v.portal))
+        .bind(v.version);
         let Some(rec) = idempotency else {
             // One statement needs no explicit transaction: one round trip.
             insert.execute(&self.pool).await?;
@@ -231,7 +233,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<Verification>, StoreError> {
         let row: Option<VerificationRow> = sqlx::query_as(
             "SELECT id, key_id, status, flow, modules, progress, results, extra_data, return_url,
-                 created_at, updated_at, expires_at
+                 portal, version, created_at, updated_at, expires_at
              FROM verifications WHERE id = ?1",
         )
         .bind(id.as_str())
@@ -246,7 +248,8 @@ impl Store for SqliteStore {
     ) -> Result<Option<(Verification, Vec<Attempt>)>, StoreError> {
         let row: Option<VerificationWithAttemptsRow> = sqlx::query_as(
             "SELECT v.id, v.key_id, v.status, v.flow, v.modules, v.progress, v.results,
-                 v.extra_data, v.return_url, v.created_at, v.updated_at, v.expires_at,
+                 v.extra_data, v.return_url, v.portal, v.version, v.created_at, v.updated_at,
+                 v.expires_at,
                  COALESCE((
                      SELECT json_group_array(json_object(
                          'id', a.id, 'verification_id', a.verification_id, 'step', a.step,
@@ -264,6 +267,39 @@ impl Store for SqliteStore {
         row.map(TryInto::try_into).transpose()
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn update_verification(
+        &self,
+        v: &Verification,
+        attempt: Option<&Attempt>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(a) = attempt {
+            insert_attempt(&mut *tx, a).await?;
+        }
+        let updated = sqlx::query(
+            "UPDATE verifications SET status = ?2, progress = ?3, results = ?4, portal = ?5,
+                 updated_at = ?6, version = version + 1
+             WHERE id = ?1 AND version = ?7",
+        )
+        .bind(v.id.as_str())
+        .bind(v.status.as_str())
+        .bind(to_json(&v.progress))
+        .bind(to_json(&v.results))
+        .bind(to_json(&v.portal))
+        .bind(v.updated_at)
+        .bind(v.version)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM verifications WHERE key_id = ?1")
             .bind(key_id)
@@ -273,23 +309,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_attempt(&self, a: &Attempt) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO attempts (id, verification_id, step, outcome, reasons, metrics, images,
-                 content_hash, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(&a.id)
-        .bind(a.verification_id.as_str())
-        .bind(&a.step)
-        .bind(a.outcome.as_str())
-        .bind(to_json(&a.reasons))
-        .bind(to_json(&a.metrics))
-        .bind(to_json(&a.images))
-        .bind(a.content_hash.as_deref())
-        .bind(a.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_attempt(&self.pool, a).await
     }
 
     async fn list_attempts(&self, id: &VerificationId) -> Result<Vec<Attempt>, StoreError> {
@@ -303,4 +323,27 @@ impl Store for SqliteStore {
         .await?;
         convert(rows)
     }
+}
+
+async fn insert_attempt<'e, E>(executor: E, a: &Attempt) -> Result<(), StoreError>
+where
+    E: sqlx::SqliteExecutor<'e>,
+{
+    sqlx::query(
+        "INSERT INTO attempts (id, verification_id, step, outcome, reasons, metrics, images,
+                 content_hash, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .bind(&a.id)
+    .bind(a.verification_id.as_str())
+    .bind(&a.step)
+    .bind(a.outcome.as_str())
+    .bind(to_json(&a.reasons))
+    .bind(to_json(&a.metrics))
+    .bind(to_json(&a.images))
+    .bind(a.content_hash.as_deref())
+    .bind(a.created_at)
+    .execute(executor)
+    .await?;
+    Ok(())
 }

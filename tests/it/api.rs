@@ -530,6 +530,8 @@ async fn past_expiry_reads_expired(db: Db) {
         results: json!({}),
         extra_data: None,
         return_url: None,
+        portal: Default::default(),
+        version: 0,
         created_at: t - Duration::hours(3),
         updated_at: t - Duration::hours(2),
         expires_at: t - Duration::hours(1),

@@ -89,6 +89,13 @@ impl Store for DownStore {
     ) -> Result<Option<(Verification, Vec<Attempt>)>, StoreError> {
         down()
     }
+    async fn update_verification(
+        &self,
+        _: &Verification,
+        _: Option<&Attempt>,
+    ) -> Result<bool, StoreError> {
+        down()
+    }
     async fn count_verifications(&self, _: &str) -> Result<u64, StoreError> {
         down()
     }

@@ -22,6 +22,7 @@ both_stores!(
     idempotency_records_expire,
     attempts_are_listed_oldest_first,
     migrations_are_idempotent,
+    updates_are_versioned_and_carry_their_attempt,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -37,6 +38,8 @@ fn verification(key_id: &str) -> Verification {
         results: json!({"document": {"type": "passport"}}),
         extra_data: Some(json!({"reference_id": "ABC123", "n": [1, 2.5, null]})),
         return_url: Some("https://your-app.com/done".into()),
+        portal: Default::default(),
+        version: 0,
         created_at: t,
         updated_at: t,
         expires_at: t + Duration::hours(24),
@@ -293,4 +296,47 @@ async fn migrations_are_idempotent(db: Db) {
         Db::Postgres => "postgres",
     };
     assert_eq!(tdb.store.kind(), expected);
+}
+
+async fn updates_are_versioned_and_carry_their_attempt(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let v = verification(&key_id);
+    s.create_verification(&v, None).await.unwrap();
+    let mut next = v.clone();
+    next.status = Status::InProgress;
+    next.portal.terms_accepted_at = Some(now());
+    next.results = json!({"terms": {"accepted": true}});
+    next.updated_at = now();
+    let attempt = Attempt {
+        id: "att_terms".into(),
+        verification_id: v.id.clone(),
+        step: "form_data".into(),
+        outcome: AttemptOutcome::Accepted,
+        reasons: vec![],
+        metrics: json!({}),
+        images: BTreeMap::new(),
+        content_hash: None,
+        created_at: now(),
+    };
+    assert!(s.update_verification(&next, Some(&attempt)).await.unwrap());
+    let stored = s.get_verification(&v.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.status, Status::InProgress);
+    assert_eq!(stored.portal, next.portal);
+    assert_eq!(stored.results, next.results);
+    assert_eq!(s.list_attempts(&v.id).await.unwrap(), vec![attempt]);
+    // A writer holding the old version loses, and its attempt is not written either.
+    let mut stale = v.clone();
+    stale.status = Status::Rejected;
+    let lost = Attempt {
+        id: "att_lost".into(),
+        ..s.list_attempts(&v.id).await.unwrap()[0].clone()
+    };
+    assert!(!s.update_verification(&stale, Some(&lost)).await.unwrap());
+    let after = s.get_verification(&v.id).await.unwrap().unwrap();
+    assert_eq!(after.status, Status::InProgress);
+    assert_eq!(s.list_attempts(&v.id).await.unwrap().len(), 1);
 }
