@@ -194,7 +194,9 @@ async fn serve(settings: Settings) -> CliResult {
         public_url = %settings.public_url,
         "v2client listening"
     );
-    crate::run(listener, AppState::new(settings, store), shutdown_signal()).await?;
+    let state = AppState::new(settings, store).map_err(|e| format!("image storage: {e}"))?;
+    tracing::info!(blobs = %state.blobs.describe(), backend = state.backend.name(), "ready");
+    crate::run(listener, state, shutdown_signal()).await?;
     tracing::info!("v2client stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -29,6 +29,8 @@ pub enum ConfigError {
     },
     #[error("invalid value for {name}: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("image storage: {0}")]
+    Blobs(#[from] crate::blobs::BlobError),
 }
 
 /// Where the data lives.
@@ -96,6 +98,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub key_cache_ttl: Duration,
     pub backend: BackendSettings,
+    /// Where images are stored (encrypted), from the `V2CLIENT_BLOB_*` variables.
+    pub blobs: crate::blobs::BlobSettings,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -272,7 +276,9 @@ impl Settings {
             layer = layer.merge(Layer::parse(&text, &path)?);
         }
         layer = layer.merge(Layer::from_env(env)?);
-        Self::from_layer(layer)
+        let mut settings = Self::from_layer(layer)?;
+        settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
+        Ok(settings)
     }
 
     fn from_layer(l: Layer) -> Result<Settings, ConfigError> {
@@ -331,6 +337,7 @@ impl Settings {
         let backend = BackendSettings::from_layer(l.backend, l.imaging, l.faces)?;
         Ok(Settings {
             backend,
+            blobs: crate::blobs::BlobSettings::local(&data_dir),
             bind,
             public_url,
             data_dir,

@@ -23,6 +23,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("verification expired")]
     VerificationExpired,
+    #[error("invalid step: {0}")]
+    InvalidStep(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
     #[error("payload too large")]
@@ -65,6 +67,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::VerificationExpired => StatusCode::GONE,
             ApiError::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::InvalidStep(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ApiError::VerificationExpired => "VERIFICATION_EXPIRED",
             ApiError::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ApiError::InvalidStep(_) => "INVALID_STEP",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
@@ -118,6 +122,7 @@ impl ApiError {
                 "Verification expired",
                 "This verification has expired; generate a new one".into(),
             ),
+            ApiError::InvalidStep(d) => ("This step cannot be submitted now", d.clone()),
             ApiError::IdempotencyConflict => (
                 "Idempotency key reused",
                 "This Idempotency-Key was already used with a different request body".into(),

@@ -18,6 +18,7 @@ pub mod health;
 pub mod imaging;
 pub mod keys;
 pub mod observe;
+pub mod portal;
 pub mod ratelimit;
 pub mod store;
 pub mod web;
@@ -33,6 +34,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use crate::auth::KeyCache;
 use crate::backend::VerificationBackend;
+use crate::blobs::BlobStore;
 use crate::config::Settings;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
@@ -50,21 +52,26 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Arc<dyn Store>,
     pub backend: Arc<dyn VerificationBackend>,
+    /// Encrypted image storage.
+    pub blobs: Arc<dyn BlobStore>,
     pub keys: Arc<KeyCache>,
     pub limits: Arc<RateLimits>,
 }
 
 impl AppState {
-    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Self {
+    /// The configured backend and image storage over `store`.
+    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Result<Self, blobs::BlobError> {
         let backend = backend::from_settings(&settings);
-        Self::with_backend(settings, store, backend)
+        let blobs = settings.blobs.open()?;
+        Ok(Self::with_parts(settings, store, backend, blobs))
     }
 
-    /// With an explicit backend (tests, or an engine client built elsewhere).
-    pub fn with_backend(
+    /// With explicit parts (tests, or a backend built elsewhere).
+    pub fn with_parts(
         settings: Settings,
         store: Arc<dyn Store>,
         backend: Arc<dyn VerificationBackend>,
+        blobs: Arc<dyn BlobStore>,
     ) -> Self {
         let limits = RateLimits::new(
             settings.limits.generate_per_minute,
@@ -76,6 +83,7 @@ impl AppState {
             settings: Arc::new(settings),
             store,
             backend,
+            blobs,
         }
     }
 }
@@ -84,6 +92,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
+        .merge(portal::api::router(&state))
         .merge(health::router())
         .merge(web::router())
         .fallback(web::not_found)

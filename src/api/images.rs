@@ -1,14 +1,17 @@
-//! The three image routes. They authenticate, check ownership and validate `image_type`
-//! in full; images themselves are stored by the portal's upload steps, so until a step
-//! has an accepted image these routes answer 404 `IMAGE_NOT_FOUND`.
+//! The three image routes: the accepted front, back and selfie, redacted according to
+//! the calling key's settings, always `image/jpeg`.
 
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::body::QueryPairs;
+use crate::domain::{AttemptOutcome, DocumentType, RedactionTarget, Step};
 use crate::error::ApiError;
+use crate::imaging::{self, Point, Quad, RelRect};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ImageType {
@@ -16,7 +19,8 @@ enum ImageType {
     Cropped,
 }
 
-/// `image_type`: absent (the default image), `original` or `cropped`; anything else is 400.
+/// `image_type`: absent (the cropped image when there is one), `original` or `cropped`;
+/// anything else is 400.
 fn image_type(query: &QueryPairs) -> Result<Option<ImageType>, ApiError> {
     match query.get("image_type") {
         None => Ok(None),
@@ -35,11 +39,8 @@ pub async fn front(
     Path(id): Path<String>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    image_type(&query)?;
-    super::owned_verification(&state, &key, &id).await?;
-    Err(ApiError::ImageNotFound(
-        "No accepted front image exists for this verification",
-    ))
+    let kind = image_type(&query)?;
+    serve(&state, &key, &id, Step::DocumentFront, kind).await
 }
 
 pub async fn back(
@@ -48,11 +49,8 @@ pub async fn back(
     Path(id): Path<String>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
-    image_type(&query)?;
-    super::owned_verification(&state, &key, &id).await?;
-    Err(ApiError::ImageNotFound(
-        "No accepted back image exists for this verification",
-    ))
+    let kind = image_type(&query)?;
+    serve(&state, &key, &id, Step::DocumentBack, kind).await
 }
 
 pub async fn selfie(
@@ -60,8 +58,104 @@ pub async fn selfie(
     AuthedKey(key): AuthedKey,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    super::owned_verification(&state, &key, &id).await?;
-    Err(ApiError::ImageNotFound(
-        "No accepted selfie exists: the liveness step was not completed",
-    ))
+    serve(&state, &key, &id, Step::Liveness, None).await
+}
+
+async fn serve(
+    state: &AppState,
+    key: &crate::store::ApiKeyRecord,
+    id: &str,
+    step: Step,
+    kind: Option<ImageType>,
+) -> Result<Response, ApiError> {
+    let v = super::owned_verification(state, key, id).await?;
+    let missing = match step {
+        Step::Liveness => "No accepted selfie exists: the liveness step was not completed",
+        Step::DocumentBack => "No accepted back image exists for this verification",
+        _ => "No accepted front image exists for this verification",
+    };
+    let attempts = state.store.list_attempts(&v.id).await?;
+    let accepted = attempts
+        .iter()
+        .rev()
+        .find(|a| a.step == step.as_str() && a.outcome == AttemptOutcome::Accepted)
+        .ok_or(ApiError::ImageNotFound(missing))?;
+    let role = match (step, kind) {
+        (Step::Liveness, _) => "selfie",
+        (_, Some(ImageType::Original)) => "original",
+        (_, Some(ImageType::Cropped)) => "cropped",
+        (_, None) if accepted.images.contains_key("cropped") => "cropped",
+        (_, None) => "original",
+    };
+    let blob = accepted
+        .images
+        .get(role)
+        .ok_or(ApiError::ImageNotFound(missing))?;
+    let bytes = state
+        .blobs
+        .get(blob)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::ImageNotFound(missing))?;
+    let targets = key.settings.redact.clone();
+    let body = if step == Step::Liveness || targets.is_empty() {
+        bytes.to_vec()
+    } else {
+        let metrics = accepted.metrics["metrics"].clone();
+        let cropped = role == "cropped";
+        tokio::task::spawn_blocking(move || redact(&bytes, &metrics, &targets, cropped))
+            .await
+            .map_err(ApiError::internal)??
+    };
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))],
+        body,
+    )
+        .into_response())
+}
+
+/// Black out the key's redaction targets on a stored document image. The regions come
+/// from the document type's layout, with the detected portrait when there is one; on the
+/// original they are mapped back through the crop's corners.
+fn redact(
+    jpeg: &[u8],
+    metrics: &Value,
+    targets: &[RedactionTarget],
+    cropped: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let doc: DocumentType = serde_json::from_value(metrics["document_type"].clone())
+        .map_err(|_| ApiError::internal("stored attempt has no document type"))?;
+    let portrait = &metrics["portrait"];
+    let portrait_box = (|| {
+        let f = &portrait["face"];
+        Some(RelRect::from_pixels(
+            f["x"].as_f64()?,
+            f["y"].as_f64()?,
+            f["width"].as_f64()?,
+            f["height"].as_f64()?,
+            u32::try_from(portrait["image_width"].as_u64()?).ok()?,
+            u32::try_from(portrait["image_height"].as_u64()?).ok()?,
+        ))
+    })();
+    let boxes = imaging::regions(imaging::layout(doc), targets, portrait_box);
+    let mut img = imaging::decode(jpeg, &imaging::DecodeLimits::default())
+        .map_err(ApiError::internal)?
+        .image;
+    if cropped {
+        imaging::redact_crop(&mut img, &boxes);
+    } else {
+        let corners = metrics["corners"]
+            .as_array()
+            .filter(|c| c.len() == 4)
+            .map(|c| {
+                let p = |i: usize| Point {
+                    x: c[i][0].as_f64().unwrap_or(0.0),
+                    y: c[i][1].as_f64().unwrap_or(0.0),
+                };
+                Quad([p(0), p(1), p(2), p(3)])
+            })
+            .ok_or_else(|| ApiError::internal("stored attempt has no document corners"))?;
+        imaging::redact_original(&mut img, &corners, &boxes);
+    }
+    imaging::encode_jpeg(&img, imaging::JPEG_QUALITY).map_err(ApiError::internal)
 }

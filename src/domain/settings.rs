@@ -311,6 +311,7 @@ impl KeySettings {
                 }),
                 Module::FormData => json!({
                     "enabled": true,
+                    "max_attempts": self.max_attempts,
                     "fields": self.form_fields.iter().map(|f| json!({
                         "name": f.as_str(),
                         "type": f.kind(),

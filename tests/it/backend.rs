@@ -152,7 +152,7 @@ async fn passport_front_needs_a_portrait(kind: Kind) {
 }
 
 /// A flat id card with the test photo in its portrait box, on a dark table.
-pub fn id_card_with_face() -> RgbImage {
+pub(crate) fn id_card_with_face() -> RgbImage {
     let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
     let region = layout
         .region(RedactionTarget::Portrait)
@@ -402,7 +402,9 @@ async fn an_unconfigured_http_backend_makes_the_api_answer_server_not_configured
         return;
     };
     let backend = Arc::new(HttpBackend::new(None, None, Duration::from_secs(5)));
-    let state = v2client::AppState::with_backend(db.settings.clone(), db.store.clone(), backend);
+    let blobs = db.settings.blobs.open().unwrap();
+    let state =
+        v2client::AppState::with_parts(db.settings.clone(), db.store.clone(), backend, blobs);
     let (_, key) = v2client::keys::create_key(
         db.store.as_ref(),
         "k",

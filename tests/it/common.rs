@@ -247,7 +247,7 @@ impl TestApp {
             .with_test_writer()
             .try_init();
         let db = TestDb::with_env(db, env).await?;
-        let state = AppState::new(db.settings.clone(), db.store.clone());
+        let state = AppState::new(db.settings.clone(), db.store.clone()).expect("app state");
         let (key_record, key) = keys::create_key(db.store.as_ref(), "test", KeySettings::default())
             .await
             .expect("create key");

@@ -109,8 +109,12 @@ impl Store for DownStore {
 
 #[tokio::test]
 async fn an_unreachable_database_answers_503_in_the_documented_shape() {
-    let settings = Settings::load_with(&|_| None).unwrap();
-    let state = AppState::new(settings, Arc::new(DownStore));
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let settings =
+        Settings::load_with(&|name| (name == "V2CLIENT_DATA_DIR").then(|| data_dir.clone()))
+            .unwrap();
+    let state = AppState::new(settings, Arc::new(DownStore)).unwrap();
     let router = v2client::app(state);
     let app = crate::common::Reply::from_router;
     let key = v2client::domain::ApiKeySecret::generate();

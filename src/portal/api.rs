@@ -1,0 +1,816 @@
+//! The portal's JSON API, keyed by the verification id (no API key): the state of a
+//! verification and one route per step. Operators can build their own capture UI on it.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::backend::{BackendError, DecisionInput, Side, StepOutcome, Verdict};
+use crate::body::OptionalJson;
+use crate::domain::ids::random_bytes;
+use crate::domain::portal::{self, Refusal, Step, StepTally};
+use crate::domain::verification::{now, rfc3339};
+use crate::domain::{
+    Attempt, AttemptOutcome, DocumentType, FormField, Module, Status, Verification, VerificationId,
+};
+use crate::error::ApiError;
+use crate::faces::{Challenge, FaceMatch};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let max_image = state.settings.backend.imaging.limits.max_bytes;
+    Router::new()
+        .route("/api/portal/{verification_id}", get(get_state))
+        .route("/api/portal/{verification_id}/terms", post(terms))
+        .route(
+            "/api/portal/{verification_id}/document/{side}",
+            post(document),
+        )
+        .route("/api/portal/{verification_id}/liveness", post(liveness))
+        .route("/api/portal/{verification_id}/form", post(form))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            same_site_only,
+        ))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // A liveness burst holds up to 8 frames.
+        .layer(DefaultBodyLimit::max(
+            max_image.saturating_mul(8) + 64 * 1024,
+        ))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+async fn no_store(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        "nosniff".parse().expect("static"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        "no-referrer".parse().expect("static"),
+    );
+    res
+}
+
+/// Refuse cross-site requests: a browser tells us where a request comes from with
+/// `Sec-Fetch-Site` and `Origin`; anything but this site (or a direct, non-browser call)
+/// is refused, so another site cannot drive a user's verification.
+async fn same_site_only(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if let Some(site) = fetch_site
+        && !matches!(site, "same-origin" | "none")
+    {
+        return ApiError::AccessDenied("cross-site requests are refused").into_response();
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let ours = state.settings.public_url.origin().ascii_serialization();
+        if origin != ours {
+            return ApiError::AccessDenied("cross-site requests are refused").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// What the key allowed when the verification was created (its `modules` snapshot).
+struct StepSettings {
+    document_types: Vec<DocumentType>,
+    form_fields: Vec<(FormField, bool)>,
+    max_attempts: u32,
+}
+
+impl StepSettings {
+    fn of(v: &Verification) -> Self {
+        let m = &v.modules;
+        let document_types = m["document"]["document_types"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|t| t.as_str()?.parse().ok()).collect())
+            .unwrap_or_else(|| DocumentType::ALL.to_vec());
+        let form_fields = m["form_data"]["fields"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| {
+                        let field: FormField = f["name"].as_str()?.parse().ok()?;
+                        Some((field, f["required"].as_bool().unwrap_or(true)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        // The same limit for every step, written into each module's description.
+        let max_attempts = ["document", "liveness", "form_data"]
+            .iter()
+            .find_map(|m2| m[*m2]["max_attempts"].as_u64())
+            .unwrap_or(5) as u32;
+        StepSettings {
+            document_types,
+            form_fields,
+            max_attempts,
+        }
+    }
+}
+
+/// A verification with its attempts and what follows from them.
+struct Loaded {
+    v: Verification,
+    attempts: Vec<Attempt>,
+    settings: StepSettings,
+    tallies: BTreeMap<Step, StepTally>,
+    current: Option<Step>,
+}
+
+impl Loaded {
+    fn new(v: Verification, attempts: Vec<Attempt>) -> Self {
+        let settings = StepSettings::of(&v);
+        let tallies = portal::tally(&attempts);
+        let current = portal::current_step(&v, &settings.document_types, &tallies);
+        Loaded {
+            v,
+            attempts,
+            settings,
+            tallies,
+            current,
+        }
+    }
+
+    fn attempts_left(&self, step: Step) -> u32 {
+        let used = self.tallies.get(&step).map_or(0, |t| t.rejected);
+        self.settings.max_attempts.saturating_sub(used)
+    }
+}
+
+async fn load(state: &AppState, raw_id: &str) -> Result<Loaded, ApiError> {
+    let id = VerificationId::parse(raw_id).ok_or(ApiError::VerificationNotFound)?;
+    let (v, attempts) = state
+        .store
+        .get_verification_with_attempts(&id)
+        .await?
+        .ok_or(ApiError::VerificationNotFound)?;
+    Ok(Loaded::new(v, attempts))
+}
+
+fn step_name(step: Option<Step>) -> &'static str {
+    step.map_or("done", Step::as_str)
+}
+
+/// `GET /api/portal/{id}`: where the user stands. The first visit marks the
+/// verification `in_progress`.
+async fn get_state(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let mut l = load(&state, &id).await?;
+    let t = now();
+    if l.v.status == crate::domain::Status::Created && t < l.v.expires_at {
+        let mut next = l.v.clone();
+        next.status = Status::InProgress;
+        next.updated_at = t;
+        if state.store.update_verification(&next, None).await? {
+            next.version += 1;
+            l.v = next;
+        } else {
+            l = load(&state, &id).await?;
+        }
+    }
+    let (status, _) = l.v.effective_status(t);
+    let sides: Vec<&str> = match l.v.portal.document_type {
+        Some(doc) => doc.sides().to_vec(),
+        None if l
+            .settings
+            .document_types
+            .iter()
+            .any(|d| d.sides().contains(&"back")) =>
+        {
+            vec!["front", "back"]
+        }
+        None => vec!["front"],
+    };
+    let needed: Vec<&str> = sides
+        .into_iter()
+        .filter(|s| {
+            let step = if *s == "front" {
+                Step::DocumentFront
+            } else {
+                Step::DocumentBack
+            };
+            l.tallies.get(&step).is_none_or(|t| t.accepted.is_none())
+        })
+        .collect();
+    let steps = portal::steps(&l.v, &l.settings.document_types);
+    let attempts_left: BTreeMap<&str, u32> = steps
+        .iter()
+        .filter(|s| **s != Step::Terms)
+        .map(|s| (s.as_str(), l.attempts_left(*s)))
+        .collect();
+    let last_rejection = l
+        .attempts
+        .iter()
+        .rev()
+        .find(|a| a.outcome == AttemptOutcome::Rejected)
+        .map(|a| json!({"step": a.step, "reasons": a.reasons}));
+    let body = json!({
+        "verification_id": l.v.id,
+        "status": status.as_str(),
+        "flow": l.v.flow,
+        "current_step": if status.is_final() || status == Status::Processing {
+            "done"
+        } else {
+            step_name(l.current)
+        },
+        "steps": steps.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "progress": l.v.progress,
+        "document_type": l.v.portal.document_type,
+        "document_types": l.settings.document_types,
+        "document_sides": needed,
+        "form_fields": l.settings.form_fields.iter().map(|(f, required)| json!({
+            "name": f.as_str(), "type": f.kind(), "required": required,
+        })).collect::<Vec<_>>(),
+        "attempts_left": attempts_left,
+        "last_rejection": last_rejection,
+        "liveness_challenge": l.v.portal.liveness_challenge,
+        "return_url": l.v.return_url,
+        "expires_at": rfc3339(l.v.expires_at),
+    });
+    Ok(Json(body).into_response())
+}
+
+/// What one submission answers.
+#[derive(Serialize)]
+struct SubmissionReply {
+    attempt_id: Option<String>,
+    status: &'static str,
+    reasons: Vec<String>,
+    next_step: &'static str,
+    attempts_left: u32,
+}
+
+fn refused(r: Refusal) -> ApiError {
+    match r {
+        Refusal::Expired => ApiError::VerificationExpired,
+        Refusal::InvalidStep(why) => ApiError::InvalidStep(why),
+    }
+}
+
+/// `POST /api/portal/{id}/terms` with `{"accepted": true}`.
+async fn terms(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> Result<Response, ApiError> {
+    let l = load(&state, &id).await?;
+    portal::check_submission(&l.v, Step::Terms, l.current, now()).map_err(refused)?;
+    if body.as_ref().and_then(|b| b["accepted"].as_bool()) != Some(true) {
+        return Err(ApiError::InvalidRequest(
+            "send {\"accepted\": true} to accept the terms".into(),
+        ));
+    }
+    let mut next = l.v.clone();
+    next.portal.terms_accepted_at = Some(now());
+    let outcome = Submitted {
+        step: Step::Terms,
+        verdict: Verdict::Accepted,
+        reasons: vec![],
+        metrics: json!({}),
+        images: vec![],
+        content_hash: None,
+        result: None,
+    };
+    commit(&state, l, next, outcome).await
+}
+
+/// What a step's check produced, before it is written.
+struct Submitted {
+    step: Step,
+    verdict: Verdict,
+    reasons: Vec<String>,
+    metrics: Value,
+    /// Images to keep, by role.
+    images: Vec<(&'static str, Bytes)>,
+    content_hash: Option<String>,
+    /// What to record under `results` when accepted: (path, value).
+    result: Option<(&'static str, Value)>,
+}
+
+fn hash_all<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+fn backend_error(e: BackendError) -> ApiError {
+    match e {
+        BackendError::InvalidImage { code, message } => match code.as_str() {
+            "UNSUPPORTED_FORMAT" => ApiError::UnsupportedMediaType(message),
+            "IMAGE_TOO_LARGE" => ApiError::PayloadTooLarge(message),
+            _ => ApiError::InvalidRequest(format!("{code}: {message}")),
+        },
+        BackendError::InvalidRequest(m) => ApiError::InvalidRequest(m),
+        BackendError::NotConfigured(m) => ApiError::ServerNotConfigured(m),
+        BackendError::Unavailable(m) => ApiError::ServiceUnavailable(m.into()),
+        BackendError::Internal(m) => ApiError::internal(m),
+    }
+}
+
+/// Multipart fields by name, in order, with size errors as 413.
+async fn read_multipart(mut mp: Multipart) -> Result<Vec<(String, Bytes)>, ApiError> {
+    let mut out = Vec::new();
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e)),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        out.push((name, bytes));
+    }
+    Ok(out)
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge("the upload is larger than this route accepts".into())
+    } else {
+        ApiError::InvalidRequest(format!("malformed multipart body: {e}"))
+    }
+}
+
+fn require_multipart(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(
+            "send multipart/form-data".into(),
+        ))
+    }
+}
+
+fn field<'a>(parts: &'a [(String, Bytes)], name: &str) -> Option<&'a Bytes> {
+    parts.iter().find(|(n, _)| n == name).map(|(_, b)| b)
+}
+
+/// `POST /api/portal/{id}/document/{front|back}`: multipart `document_type`, `image`.
+async fn document(
+    State(state): State<AppState>,
+    Path((id, side)): Path<(String, String)>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let side: Side = side.parse().map_err(|_| ApiError::RouteNotFound)?;
+    let step = match side {
+        Side::Front => Step::DocumentFront,
+        Side::Back => Step::DocumentBack,
+    };
+    let l = load(&state, &id).await?;
+    portal::check_submission(&l.v, step, l.current, now()).map_err(refused)?;
+    require_multipart(&headers)?;
+    let mp = Multipart::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
+    let parts = read_multipart(mp).await?;
+    let doc_type: DocumentType = field(&parts, "document_type")
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::InvalidRequest("missing field `document_type`".into()))?
+        .trim()
+        .parse()
+        .map_err(ApiError::InvalidRequest)?;
+    if !l.settings.document_types.contains(&doc_type) {
+        return Err(ApiError::InvalidRequest(format!(
+            "document type {} is not accepted here",
+            doc_type.as_str()
+        )));
+    }
+    if let Some(chosen) = l.v.portal.document_type
+        && chosen != doc_type
+    {
+        return Err(ApiError::InvalidRequest(format!(
+            "the front was a {}; send the back of the same document",
+            chosen.as_str()
+        )));
+    }
+    let image = field(&parts, "image")
+        .cloned()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::InvalidRequest("missing file `image`".into()))?;
+    let content_hash = hash_all([image.as_ref()]);
+    let r = state
+        .backend
+        .check_document(doc_type, side, image)
+        .await
+        .map_err(backend_error)?;
+    let mut images = vec![("original", r.original_jpeg.clone())];
+    if let Some(c) = &r.cropped_jpeg {
+        images.push(("cropped", c.clone()));
+    }
+    let mut next = l.v.clone();
+    if r.verdict == Verdict::Accepted {
+        next.portal.document_type = Some(doc_type);
+    }
+    let outcome = Submitted {
+        step,
+        verdict: r.verdict,
+        reasons: r.reasons,
+        result: Some((
+            step.as_str(),
+            json!({"document_type": doc_type, "metrics": r.metrics, "borderline": r.borderline}),
+        )),
+        metrics: json!({"metrics": r.metrics, "borderline": r.borderline}),
+        images,
+        content_hash: Some(content_hash),
+    };
+    commit(&state, l, next, outcome).await
+}
+
+/// `POST /api/portal/{id}/liveness`: multipart `frames`, 2 to 8, first to last.
+async fn liveness(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let l = load(&state, &id).await?;
+    portal::check_submission(&l.v, Step::Liveness, l.current, now()).map_err(refused)?;
+    require_multipart(&headers)?;
+    let mp = Multipart::from_request(request, &state)
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
+    let frames: Vec<Bytes> = read_multipart(mp)
+        .await?
+        .into_iter()
+        .filter(|(n, b)| n == "frames" && !b.is_empty())
+        .map(|(_, b)| b)
+        .collect();
+    if !(2..=8).contains(&frames.len()) {
+        return Err(ApiError::InvalidRequest(format!(
+            "send 2 to 8 `frames`, not {}",
+            frames.len()
+        )));
+    }
+    let challenge: Challenge =
+        l.v.portal
+            .liveness_challenge
+            .as_deref()
+            .unwrap_or("closer")
+            .parse()
+            .map_err(ApiError::internal)?;
+    let content_hash = hash_all(frames.iter().map(|f| f.as_ref()));
+    let r = state
+        .backend
+        .check_liveness(challenge, frames)
+        .await
+        .map_err(backend_error)?;
+    // Only the chosen selfie is kept; the other frames are never stored.
+    let images = r
+        .selfie_jpeg
+        .iter()
+        .map(|s| ("selfie", s.clone()))
+        .collect();
+    let next = l.v.clone();
+    let outcome = Submitted {
+        step: Step::Liveness,
+        verdict: r.verdict,
+        reasons: r.reasons,
+        result: Some((
+            "liveness",
+            json!({"challenge": challenge, "metrics": r.metrics}),
+        )),
+        metrics: r.metrics,
+        images,
+        content_hash: Some(content_hash),
+    };
+    commit(&state, l, next, outcome).await
+}
+
+/// `POST /api/portal/{id}/form`: a JSON object of the key's form fields.
+async fn form(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<Value>,
+) -> Result<Response, ApiError> {
+    let l = load(&state, &id).await?;
+    portal::check_submission(&l.v, Step::FormData, l.current, now()).map_err(refused)?;
+    let Some(Value::Object(values)) = body else {
+        return Err(ApiError::InvalidRequest(
+            "send a JSON object of form field values".into(),
+        ));
+    };
+    let (clean, reasons) = validate_form(&l.settings.form_fields, &values);
+    let next = l.v.clone();
+    let accepted = reasons.is_empty();
+    let outcome = Submitted {
+        step: Step::FormData,
+        verdict: if accepted {
+            Verdict::Accepted
+        } else {
+            Verdict::Rejected
+        },
+        // The values are personal data: kept in results once accepted, never in metrics.
+        metrics: json!({"fields": values.keys().collect::<Vec<_>>()}),
+        reasons,
+        result: accepted.then_some(("form_data", Value::Object(clean))),
+        images: vec![],
+        content_hash: None,
+    };
+    commit(&state, l, next, outcome).await
+}
+
+/// Check each field against its type; reasons read `<field>:FIELD_REQUIRED`,
+/// `<field>:FIELD_INVALID` or `<field>:FIELD_UNKNOWN`.
+pub fn validate_form(
+    fields: &[(FormField, bool)],
+    values: &serde_json::Map<String, Value>,
+) -> (serde_json::Map<String, Value>, Vec<String>) {
+    let mut clean = serde_json::Map::new();
+    let mut reasons = Vec::new();
+    for name in values.keys() {
+        if !fields.iter().any(|(f, _)| f.as_str() == name) {
+            reasons.push(format!(
+                "{}:FIELD_UNKNOWN",
+                name.chars().take(40).collect::<String>()
+            ));
+        }
+    }
+    for (f, required) in fields {
+        let raw = values
+            .get(f.as_str())
+            .and_then(Value::as_str)
+            .map(str::trim);
+        match raw {
+            None | Some("") => {
+                if *required {
+                    reasons.push(format!("{}:FIELD_REQUIRED", f.as_str()));
+                }
+            }
+            Some(v) => match normalise(*f, v) {
+                Some(ok) => {
+                    clean.insert(f.as_str().to_owned(), Value::String(ok));
+                }
+                None => reasons.push(format!("{}:FIELD_INVALID", f.as_str())),
+            },
+        }
+    }
+    (clean, reasons)
+}
+
+fn normalise(field: FormField, v: &str) -> Option<String> {
+    if v.chars().count() > 200 || v.chars().any(char::is_control) {
+        return None;
+    }
+    match field.kind() {
+        "date" => {
+            let d = NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
+            let today = chrono::Utc::now().date_naive();
+            (d < today && d > NaiveDate::from_ymd_opt(1900, 1, 1)?).then(|| d.to_string())
+        }
+        "email" => {
+            let (user, domain) = v.split_once('@')?;
+            (!user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !v.contains(char::is_whitespace))
+            .then(|| v.to_owned())
+        }
+        "tel" => {
+            let digits = v.chars().filter(char::is_ascii_digit).count();
+            (v.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c))
+                && (6..=20).contains(&digits))
+            .then(|| v.to_owned())
+        }
+        "country" => (v.len() == 2 && v.chars().all(|c| c.is_ascii_alphabetic()))
+            .then(|| v.to_ascii_uppercase()),
+        _ => Some(v.to_owned()),
+    }
+}
+
+/// Write a submission: its images, its attempt and the verification's new state in one
+/// transaction; then, when it completed the flow, the decision.
+async fn commit(
+    state: &AppState,
+    l: Loaded,
+    mut next: Verification,
+    s: Submitted,
+) -> Result<Response, ApiError> {
+    let t = now();
+    let accepted = s.verdict == Verdict::Accepted;
+    let attempt = (s.step != Step::Terms).then(|| Attempt {
+        id: format!("att_{}", hex::encode(random_bytes::<8>())),
+        verification_id: l.v.id.clone(),
+        step: s.step.as_str().to_owned(),
+        outcome: if accepted {
+            AttemptOutcome::Accepted
+        } else {
+            AttemptOutcome::Rejected
+        },
+        reasons: s.reasons.clone(),
+        metrics: s.metrics.clone(),
+        images: BTreeMap::new(),
+        content_hash: s.content_hash.clone(),
+        created_at: t,
+    });
+    let mut attempt = attempt;
+    if let Some(a) = attempt.as_mut() {
+        for (role, bytes) in &s.images {
+            let key = format!("{}/{}/{}", l.v.id, a.id, role);
+            state
+                .blobs
+                .put(&key, bytes.clone())
+                .await
+                .map_err(ApiError::internal)?;
+            a.images.insert((*role).to_owned(), key);
+        }
+    }
+    let mut attempts = l.attempts.clone();
+    attempts.extend(attempt.clone());
+    let tallies = portal::tally(&attempts);
+    let types = &l.settings.document_types;
+    next.progress = portal::progress(&next, types, &tallies, l.settings.max_attempts);
+    if next.status == Status::Created {
+        next.status = Status::InProgress;
+    }
+    if accepted && let Some((path, value)) = s.result {
+        set_result(&mut next.results, path, value);
+    }
+    let left = l
+        .settings
+        .max_attempts
+        .saturating_sub(tallies.get(&s.step).map_or(0, |t| t.rejected));
+    let out_of_attempts = !accepted && left == 0;
+    let current = portal::current_step(&next, types, &tallies);
+    if out_of_attempts {
+        // A step that ran out of attempts fails the verification; the id is not reused.
+        next.status = Status::Rejected;
+        set_result(
+            &mut next.results,
+            "decision",
+            json!({"status": "rejected", "reasons": [format!("STEP_FAILED:{}", s.step.as_str())]}),
+        );
+    } else if current.is_none() {
+        next.status = Status::Processing;
+    }
+    next.updated_at = t;
+    if !state
+        .store
+        .update_verification(&next, attempt.as_ref())
+        .await?
+    {
+        return Err(ApiError::InvalidStep(
+            "this verification changed meanwhile; reload and try again".into(),
+        ));
+    }
+    next.version += 1;
+    tracing::info!(
+        verification_id = %next.id,
+        step = s.step.as_str(),
+        outcome = if accepted { "accepted" } else { "rejected" },
+        reasons = ?s.reasons,
+        "portal submission"
+    );
+    if next.status == Status::Processing {
+        finish(state, next, &attempts).await?;
+    }
+    let reply = SubmissionReply {
+        attempt_id: attempt.map(|a| a.id),
+        status: if accepted { "accepted" } else { "rejected" },
+        reasons: s.reasons,
+        next_step: if out_of_attempts {
+            "done"
+        } else {
+            step_name(current)
+        },
+        attempts_left: left,
+    };
+    Ok(Json(reply).into_response())
+}
+
+fn set_result(results: &mut Value, path: &str, value: Value) {
+    if !results.is_object() {
+        *results = json!({});
+    }
+    // Document sides live under results.document.{front,back}.
+    let (top, sub) = match path {
+        "document_front" => ("document", Some("front")),
+        "document_back" => ("document", Some("back")),
+        other => (other, None),
+    };
+    match sub {
+        Some(side) => {
+            let doc = &mut results[top];
+            if !doc.is_object() {
+                *doc = json!({});
+            }
+            if let Some(t) = value.get("document_type") {
+                doc["document_type"] = t.clone();
+            }
+            doc[side] = value;
+        }
+        None => results[top] = value,
+    }
+}
+
+/// Every step is in: compare faces when there is a document and a selfie, ask the backend
+/// for its decision and record it. A backend failure here sends the verification to
+/// manual review rather than leaving it stuck in `processing`.
+async fn finish(
+    state: &AppState,
+    mut v: Verification,
+    attempts: &[Attempt],
+) -> Result<(), ApiError> {
+    let tallies = portal::tally(attempts);
+    let accepted_image = |step: Step, role: &str| {
+        tallies
+            .get(&step)
+            .and_then(|t| t.accepted.as_ref())
+            .and_then(|a| a.images.get(role).cloned())
+    };
+    let mut face_match: Option<FaceMatch> = None;
+    let mut failure: Option<String> = None;
+    if v.flow.contains(&Module::Document) && v.flow.contains(&Module::Liveness) {
+        let selfie = accepted_image(Step::Liveness, "selfie");
+        let doc = accepted_image(Step::DocumentFront, "cropped")
+            .or_else(|| accepted_image(Step::DocumentFront, "original"));
+        if let (Some(selfie), Some(doc)) = (selfie, doc) {
+            let (s, d) = (
+                state.blobs.get(&selfie).await.map_err(ApiError::internal)?,
+                state.blobs.get(&doc).await.map_err(ApiError::internal)?,
+            );
+            if let (Some(s), Some(d)) = (s, d) {
+                match state.backend.compare_faces(s, d).await {
+                    Ok(m) => face_match = Some(m),
+                    Err(e) => failure = Some(format!("FACE_MATCH_FAILED: {e}")),
+                }
+            }
+        }
+    }
+    let steps = portal::steps(&v, &StepSettings::of(&v).document_types);
+    let input = DecisionInput {
+        required: steps
+            .iter()
+            .filter(|s| **s != Step::Terms)
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        steps: tallies
+            .iter()
+            .filter_map(|(step, t)| {
+                let a = t.accepted.as_ref()?;
+                Some(StepOutcome {
+                    step: step.as_str().to_owned(),
+                    verdict: Verdict::Accepted,
+                    reasons: vec![],
+                    borderline: a.metrics["borderline"]
+                        .as_array()
+                        .map(|b| {
+                            b.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+            })
+            .collect(),
+        face_match,
+    };
+    let (status, reasons) = match (failure, state.backend.decide(input).await) {
+        (None, Ok(d)) => (d.status, d.reasons),
+        (Some(f), _) => (
+            Status::NeedsManualReview,
+            vec!["DECISION_INCOMPLETE".into(), f],
+        ),
+        (None, Err(e)) => {
+            tracing::warn!(error = %e, "decision failed; sending to manual review");
+            (Status::NeedsManualReview, vec!["DECISION_FAILED".into()])
+        }
+    };
+    if let Some(m) = face_match {
+        set_result(&mut v.results, "face_match", json!(m));
+    }
+    set_result(
+        &mut v.results,
+        "decision",
+        json!({"status": status, "reasons": reasons}),
+    );
+    v.status = status;
+    v.updated_at = now();
+    if !state.store.update_verification(&v, None).await? {
+        tracing::warn!(verification_id = %v.id, "decision lost a race; it will be retried by the next read");
+    }
+    tracing::info!(verification_id = %v.id, status = status.as_str(), "verification decided");
+    Ok(())
+}

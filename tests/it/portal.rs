@@ -1,0 +1,640 @@
+//! The portal's JSON API: every route and error, the whole flow with real image checks,
+//! attempts, encrypted storage and the operator's image routes.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use chrono::Duration;
+use image::DynamicImage;
+use serde_json::{Value, json};
+use v2client::domain::verification::{initial_progress, now};
+use v2client::domain::{
+    DocumentType, KeySettings, Module, RedactionTarget, Status, Verification, VerificationId,
+};
+use v2client::imaging::synth::{self, Variant};
+use v2client::imaging::{self, layout};
+
+use crate::backend::id_card_with_face;
+use crate::common::{Db, Reply, TestApp};
+use crate::faces::{zoom_in, zoom_out};
+
+both_stores!(
+    first_visit_opens_the_verification_and_describes_it,
+    the_whole_flow_ends_in_review_with_images_served,
+    a_rejected_upload_can_be_retried,
+    steps_must_come_in_order,
+    expired_and_unknown_verifications,
+    cross_site_requests_are_refused,
+    wrong_bodies_are_refused,
+    running_out_of_attempts_rejects_the_verification,
+    redaction_blacks_out_the_mrz,
+);
+
+const BOUNDARY: &str = "v2clienttestboundary";
+
+fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in fields {
+        out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        if *name == "document_type" {
+            out.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            );
+        } else {
+            out.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{name}.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
+    app.send(
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(Body::from(body))
+            .unwrap(),
+    )
+    .await
+}
+
+async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
+    app.send(
+        Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+    )
+    .await
+}
+
+fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+    imaging::encode_jpeg(img, 92).unwrap()
+}
+
+fn clean_card(seed: u64) -> Vec<u8> {
+    jpeg(&synth::photo(DocumentType::IdCard, 1280, 960, Variant::Clean, seed).image)
+}
+
+async fn state(app: &TestApp, id: &str) -> Value {
+    let r = app.get(&format!("/api/portal/{id}"), None).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()
+}
+
+async fn submit_document(app: &TestApp, id: &str, side: &str, image: &[u8]) -> Reply {
+    post_multipart(
+        app,
+        &format!("/api/portal/{id}/document/{side}"),
+        multipart(&[("document_type", b"id_card"), ("image", image)]),
+    )
+    .await
+}
+
+async fn submit_liveness(app: &TestApp, id: &str, challenge: &str) -> Reply {
+    let frames: Vec<DynamicImage> = if challenge == "closer" {
+        zoom_in()
+    } else {
+        zoom_out()
+    };
+    let encoded: Vec<Vec<u8>> = frames.iter().map(|f| jpeg(&f.to_rgb8())).collect();
+    let fields: Vec<(&str, &[u8])> = encoded.iter().map(|f| ("frames", f.as_slice())).collect();
+    post_multipart(
+        app,
+        &format!("/api/portal/{id}/liveness"),
+        multipart(&fields),
+    )
+    .await
+}
+
+async fn first_visit_opens_the_verification_and_describes_it(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let id = app
+        .new_verification(Some(json!({"return_url": "https://app.example/done"})))
+        .await;
+    let s = state(&app, &id).await;
+    assert_eq!(s["status"], "in_progress");
+    assert_eq!(s["current_step"], "terms");
+    assert_eq!(s["document_sides"], json!(["front", "back"]));
+    assert_eq!(
+        s["form_fields"][0],
+        json!({"name": "first_name", "type": "text", "required": true})
+    );
+    assert_eq!(s["attempts_left"]["document_front"], 5);
+    assert!(["closer", "farther"].contains(&s["liveness_challenge"].as_str().unwrap()));
+    assert_eq!(s["return_url"], "https://app.example/done");
+    assert_eq!(s["last_rejection"], Value::Null);
+    let d = app
+        .get(
+            &format!("/api/get-verification-details/{id}"),
+            Some(app.key()),
+        )
+        .await
+        .json();
+    assert_eq!(d["status"]["current"], "in_progress");
+}
+
+async fn the_whole_flow_ends_in_review_with_images_served(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let id = app
+        .new_verification(Some(json!({"extra_data": {"order": 7}})))
+        .await;
+    let challenge = state(&app, &id).await["liveness_challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/terms"),
+        json!({"accepted": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["next_step"], "document_front");
+
+    let r = submit_document(&app, &id, "front", &jpeg(&id_card_with_face())).await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let body = r.json();
+    assert_eq!(body["status"], "accepted", "{body}");
+    assert_eq!(body["next_step"], "document_back");
+    assert!(body["attempt_id"].as_str().unwrap().starts_with("att_"));
+
+    let r = submit_document(&app, &id, "back", &clean_card(31)).await;
+    assert_eq!(r.json()["status"], "accepted");
+    assert_eq!(r.json()["next_step"], "liveness");
+
+    let r = submit_liveness(&app, &id, &challenge).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    assert_eq!(r.json()["next_step"], "form_data");
+
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/form"),
+        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    assert_eq!(r.json()["next_step"], "done");
+
+    // Face match cannot be performed without a model: manual review, never a pass.
+    let d = app
+        .get(
+            &format!("/api/get-verification-details/{id}"),
+            Some(app.key()),
+        )
+        .await
+        .json();
+    assert_eq!(d["status"]["current"], "needs_manual_review", "{d}");
+    assert_eq!(
+        d["status"]["progress"],
+        json!({"document": "completed", "liveness": "completed", "form_data": "completed"})
+    );
+    assert_eq!(d["results"]["form_data"]["last_name"], "Lovelace");
+    assert_eq!(d["results"]["document"]["document_type"], "id_card");
+    assert_eq!(d["results"]["face_match"]["status"], "not_performed");
+    assert!(
+        d["results"]["decision"]["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("FACE_MATCH_NOT_PERFORMED"))
+    );
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 4);
+    assert_eq!(state(&app, &id).await["current_step"], "done");
+
+    // The operator's image routes serve the accepted images as JPEG.
+    for (path, expect_aspect) in [
+        (
+            format!("/api/get-verification-image-front/{id}"),
+            Some(85.60 / 53.98),
+        ),
+        (
+            format!("/api/get-verification-image-front/{id}?image_type=cropped"),
+            Some(85.60 / 53.98),
+        ),
+        (
+            format!("/api/get-verification-image-front/{id}?image_type=original"),
+            Some(1.4),
+        ),
+        (
+            format!("/api/get-verification-image-back/{id}"),
+            Some(85.60 / 53.98),
+        ),
+        (
+            format!("/api/get-verification-image-selfie/{id}"),
+            Some(1.0),
+        ),
+    ] {
+        let r = app.get(&path, Some(app.key())).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.header("content-type"), Some("image/jpeg"));
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let img = image::load_from_memory(&r.body).unwrap();
+        let aspect = f64::from(img.width()) / f64::from(img.height());
+        if let Some(want) = expect_aspect {
+            assert!((aspect / want - 1.0).abs() < 0.04, "{path}: {aspect}");
+        }
+    }
+    // Every stored file is encrypted: no image signature anywhere.
+    let blobs = app.db.settings.data_dir.join("blobs");
+    let mut files = 0;
+    for entry in walk(&blobs) {
+        let data = std::fs::read(&entry).unwrap();
+        files += 1;
+        assert!(
+            !data.windows(3).any(|w| w == [0xFF, 0xD8, 0xFF]),
+            "{entry:?}"
+        );
+        assert!(!data.windows(4).any(|w| w == b"\x89PNG"), "{entry:?}");
+        assert!(!data.windows(4).any(|w| w == b"WEBP"), "{entry:?}");
+    }
+    // front original + crop, back original + crop, selfie.
+    assert_eq!(files, 5);
+    // Further submissions are refused.
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/terms"),
+        json!({"accepted": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "INVALID_STEP");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+async fn to_document_front(app: &TestApp, id: &str) {
+    let r = post_json(
+        app,
+        &format!("/api/portal/{id}/terms"),
+        json!({"accepted": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+async fn a_rejected_upload_can_be_retried(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let (_, key) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Terms, Module::Document],
+            document_types: vec![DocumentType::IdCard],
+            ..KeySettings::default()
+        })
+        .await;
+    let r = app.generate(Some(key.expose()), None).await;
+    let id = r.json()["verificationId"].as_str().unwrap().to_owned();
+    to_document_front(&app, &id).await;
+    let blurry = jpeg(&synth::photo(DocumentType::IdCard, 1280, 960, Variant::Blurred, 3).image);
+    let r = submit_document(&app, &id, "front", &blurry).await;
+    let body = r.json();
+    assert_eq!(body["status"], "rejected");
+    assert!(
+        body["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("IMAGE_BLURRY")),
+        "{body}"
+    );
+    assert_eq!(body["attempts_left"], 4);
+    assert_eq!(body["next_step"], "document_front");
+    let s = state(&app, &id).await;
+    assert_eq!(s["last_rejection"]["step"], "document_front");
+    assert_eq!(s["attempts_left"]["document_front"], 4);
+    let r = submit_document(&app, &id, "front", &jpeg(&id_card_with_face())).await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    let r = submit_document(&app, &id, "back", &clean_card(5)).await;
+    assert_eq!(r.json()["next_step"], "done");
+    let d = app
+        .get(
+            &format!("/api/get-verification-details/{id}"),
+            Some(key.expose()),
+        )
+        .await
+        .json();
+    // No face comparison is needed without a selfie: every step passed.
+    assert_eq!(d["status"]["current"], "verified", "{d}");
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert_eq!(attempts[0]["status"], "rejected");
+    assert!(attempts[0]["metrics"]["metrics"]["quality"]["sharpness"].is_number());
+}
+
+async fn steps_must_come_in_order(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let id = app.new_verification(None).await;
+    let r = submit_document(&app, &id, "front", &clean_card(1)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "INVALID_STEP");
+    to_document_front(&app, &id).await;
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/terms"),
+        json!({"accepted": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "terms twice");
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/form"),
+        json!({"first_name": "A"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/terms"),
+        json!({"accepted": false}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    let r = app
+        .get(&format!("/api/portal/{id}/document/side"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+async fn expired_and_unknown_verifications(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let t = now();
+    let flow = Module::ALL.to_vec();
+    let v = Verification {
+        id: VerificationId::generate(),
+        key_id: app.key_record.id.clone(),
+        status: Status::Created,
+        progress: initial_progress(&flow),
+        flow,
+        modules: KeySettings::default().modules(),
+        results: json!({}),
+        extra_data: None,
+        return_url: None,
+        portal: Default::default(),
+        version: 0,
+        created_at: t - Duration::hours(3),
+        updated_at: t - Duration::hours(3),
+        expires_at: t - Duration::hours(1),
+    };
+    app.db.store.create_verification(&v, None).await.unwrap();
+    let s = state(&app, v.id.as_str()).await;
+    assert_eq!(s["status"], "expired");
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{}/terms", v.id),
+        json!({"accepted": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::GONE);
+    assert_eq!(r.error_code(), "VERIFICATION_EXPIRED");
+    for id in [
+        VerificationId::generate().to_string(),
+        "nonsense".to_string(),
+    ] {
+        let r = app.get(&format!("/api/portal/{id}"), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.error_code(), "VERIFICATION_NOT_FOUND");
+        let r = post_json(
+            &app,
+            &format!("/api/portal/{id}/terms"),
+            json!({"accepted": true}),
+        )
+        .await;
+        assert_eq!(r.error_code(), "VERIFICATION_NOT_FOUND");
+    }
+}
+
+async fn cross_site_requests_are_refused(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let id = app.new_verification(None).await;
+    let send = |header: &'static str, value: &'static str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/portal/{id}/terms"))
+            .header("content-type", "application/json")
+            .header(header, value)
+            .body(Body::from(r#"{"accepted": true}"#))
+            .unwrap()
+    };
+    for (h, v) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+    ] {
+        let r = app.send(send(h, v)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{h}: {v}");
+        assert_eq!(r.error_code(), "ACCESS_DENIED");
+    }
+    // The instance's own origin (V2CLIENT_PUBLIC_URL) is fine.
+    let r = app.send(send("origin", "https://verify.test")).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+async fn wrong_bodies_are_refused(db: Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("small.toml");
+    std::fs::write(&cfg, "[imaging.limits]\nmax_bytes = 100000\n").unwrap();
+    let cfg = cfg.display().to_string();
+    let Some(app) = TestApp::with_env(db, &[("V2CLIENT_CONFIG", cfg.as_str())]).await else {
+        return;
+    };
+    let id = app.new_verification(None).await;
+    to_document_front(&app, &id).await;
+    // JSON where multipart is expected.
+    let r = post_json(&app, &format!("/api/portal/{id}/document/front"), json!({})).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.error_code(), "UNSUPPORTED_MEDIA_TYPE");
+    // Not an image.
+    let r = submit_document(&app, &id, "front", b"GIF89a not really").await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Over the body limit (8 × 100 000 bytes plus form overhead).
+    let r = submit_document(&app, &id, "front", &vec![0xAB; 1_000_000]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.error_code(), "PAYLOAD_TOO_LARGE");
+    // Missing image, unknown document type.
+    let r = post_multipart(
+        &app,
+        &format!("/api/portal/{id}/document/front"),
+        multipart(&[("document_type", b"id_card")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = post_multipart(
+        &app,
+        &format!("/api/portal/{id}/document/front"),
+        multipart(&[("document_type", b"library_card"), ("image", b"x")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "INVALID_REQUEST");
+    // None of these used an attempt.
+    assert_eq!(state(&app, &id).await["attempts_left"]["document_front"], 5);
+}
+
+async fn running_out_of_attempts_rejects_the_verification(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let (_, key) = app
+        .new_key(KeySettings {
+            flow: vec![Module::FormData],
+            max_attempts: 2,
+            ..KeySettings::default()
+        })
+        .await;
+    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad = json!({"first_name": "Ada", "last_name": "", "date_of_birth": "2999-01-01"});
+    let r = post_json(&app, &format!("/api/portal/{id}/form"), bad.clone()).await;
+    let body = r.json();
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(
+        body["reasons"],
+        json!(["last_name:FIELD_REQUIRED", "date_of_birth:FIELD_INVALID"])
+    );
+    assert_eq!(body["attempts_left"], 1);
+    let r = post_json(&app, &format!("/api/portal/{id}/form"), bad).await;
+    assert_eq!(r.json()["attempts_left"], 0);
+    assert_eq!(r.json()["next_step"], "done");
+    let d = app
+        .get(
+            &format!("/api/get-verification-details/{id}"),
+            Some(key.expose()),
+        )
+        .await
+        .json();
+    assert_eq!(d["status"]["current"], "rejected");
+    assert_eq!(d["status"]["progress"]["form_data"], "failed");
+    let good = json!({"first_name": "Ada", "last_name": "L", "date_of_birth": "1985-12-10"});
+    let r = post_json(&app, &format!("/api/portal/{id}/form"), good).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+async fn redaction_blacks_out_the_mrz(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let (_, key) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Document],
+            document_types: vec![DocumentType::Passport],
+            redact: vec![RedactionTarget::Mrz],
+            ..KeySettings::default()
+        })
+        .await;
+    let (_, plain_key) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Document],
+            document_types: vec![DocumentType::Passport],
+            ..KeySettings::default()
+        })
+        .await;
+    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A passport page with the test face in its portrait box.
+    let page = {
+        let (mut face, lay) = synth::document_face(DocumentType::Passport, 1000, 2);
+        let region = lay.region(RedactionTarget::Portrait).unwrap();
+        let (w, h) = (f64::from(face.width()), f64::from(face.height()));
+        let photo = crate::faces::astronaut().resize_to_fill(
+            (region.w * w) as u32,
+            (region.h * h) as u32,
+            image::imageops::FilterType::Triangle,
+        );
+        image::imageops::overlay(
+            &mut face,
+            &photo.to_rgb8(),
+            (region.x * w) as i64,
+            (region.y * h) as i64,
+        );
+        let mut table = image::RgbImage::from_pixel(1400, 1100, image::Rgb([40, 44, 52]));
+        image::imageops::overlay(&mut table, &face, 200, 200);
+        table
+    };
+    let r = post_multipart(
+        &app,
+        &format!("/api/portal/{id}/document/front"),
+        multipart(&[("document_type", b"passport"), ("image", &jpeg(&page))]),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    let r = app
+        .get(
+            &format!("/api/get-verification-image-front/{id}"),
+            Some(key.expose()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let img = image::load_from_memory(&r.body).unwrap().to_luma8();
+    let mrz = layout(DocumentType::Passport)
+        .region(RedactionTarget::Mrz)
+        .unwrap();
+    let (w, h) = (f64::from(img.width()), f64::from(img.height()));
+    // The inside of the band (a small margin for JPEG edges) is solid black.
+    let (x0, x1) = ((mrz.x * w) as u32 + 4, ((mrz.x + mrz.w) * w) as u32 - 4);
+    let (y0, y1) = ((mrz.y * h) as u32 + 4, ((mrz.y + mrz.h) * h) as u32 - 4);
+    let mut max = 0u8;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            max = max.max(img.get_pixel(x, y).0[0]);
+        }
+    }
+    assert!(max < 24, "the MRZ band is not solid: brightest pixel {max}");
+    // Another key cannot read it at all.
+    let r = app
+        .get(
+            &format!("/api/get-verification-image-front/{id}"),
+            Some(plain_key.expose()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
