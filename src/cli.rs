@@ -54,6 +54,11 @@ enum KeysCommand {
         #[arg(value_name = "ID_OR_PREFIX")]
         id_or_prefix: String,
     },
+    /// Give a key a new QR token (for GET /generate); the old one stops working.
+    RotateQr {
+        #[arg(value_name = "ID_OR_PREFIX")]
+        id_or_prefix: String,
+    },
 }
 
 #[derive(Args)]
@@ -331,6 +336,19 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 }
             }
         }
+        KeysCommand::RotateQr { id_or_prefix } => {
+            let token = keys::new_qr_token();
+            match store.rotate_qr_token(&id_or_prefix, &token).await? {
+                Some(k) => println!(
+                    "{} ({}) now starts verifications at {}generate?token={token}",
+                    k.id, k.prefix, settings.public_url
+                ),
+                None => {
+                    eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
+        }
         KeysCommand::Revoke { id_or_prefix } => {
             match store.revoke_key(&id_or_prefix, chrono::Utc::now()).await? {
                 Some(k) => println!("revoked {} ({}, {})", k.id, k.prefix, k.name),
@@ -350,6 +368,7 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "id": k.id,
         "name": k.name,
         "prefix": k.prefix,
+        "qr_token": k.qr_token,
         "created_at": rfc3339(k.created_at),
         "revoked_at": k.revoked_at.map(rfc3339),
         "flow": k.settings.flow,

@@ -17,10 +17,19 @@ pub fn new_key(name: &str, settings: KeySettings) -> (ApiKeyRecord, ApiKeySecret
             .to_owned(),
         key_hash: secret.hash(),
         settings,
+        qr_token: Some(new_qr_token()),
         created_at: now(),
         revoked_at: None,
     };
     (record, secret)
+}
+
+/// A public QR token: `qr_` + 128 random bits in hex.
+pub fn new_qr_token() -> String {
+    format!(
+        "qr_{}",
+        hex::encode(crate::domain::ids::random_bytes::<16>())
+    )
 }
 
 pub async fn create_key(

@@ -93,6 +93,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(portal::api::router(&state))
+        .merge(portal::entry::router())
         .merge(health::router())
         .merge(web::router())
         .fallback(web::not_found)

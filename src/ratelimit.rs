@@ -162,6 +162,7 @@ mod tests {
             prefix: id.into(),
             key_hash: KeyHash([0; 32]),
             settings,
+            qr_token: None,
             created_at: Utc::now(),
             revoked_at: None,
         }

@@ -81,19 +81,9 @@ async fn index(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Unknown paths: JSON under `/api/`, a page elsewhere.
-pub async fn not_found(uri: Uri) -> Response {
-    if uri.path() == "/api" || uri.path().starts_with("/api/") {
-        return ApiError::RouteNotFound.into_response();
-    }
-    let mut res = (
-        StatusCode::NOT_FOUND,
-        ErrorPage {
-            title: "Page not found",
-            message: "There is nothing at this address. Check the link you were given.",
-        },
-    )
-        .into_response();
+/// A plain error page for browsers, with the page security headers.
+pub fn error_page(status: StatusCode, title: &'static str, message: &'static str) -> Response {
+    let mut res = (status, ErrorPage { title, message }).into_response();
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -103,5 +93,21 @@ pub async fn not_found(uri: Uri) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     res
+}
+
+/// Unknown paths: JSON under `/api/`, a page elsewhere.
+pub async fn not_found(uri: Uri) -> Response {
+    if uri.path() == "/api" || uri.path().starts_with("/api/") {
+        return ApiError::RouteNotFound.into_response();
+    }
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address. Check the link you were given.",
+    )
 }

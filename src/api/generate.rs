@@ -15,7 +15,7 @@ use crate::domain::{Module, PortalState, Status, Verification, VerificationId};
 use crate::error::ApiError;
 use crate::faces::Challenge;
 use crate::ratelimit::Bucket;
-use crate::store::{CreateOutcome, IdempotencyRecord};
+use crate::store::{ApiKeyRecord, CreateOutcome, IdempotencyRecord};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct GenerateRequest {
@@ -88,33 +88,8 @@ pub async fn generate(
         return replay(existing, &fingerprint, rate);
     }
 
-    let now = now();
-    let settings = &key.settings;
-    let ttl = chrono::Duration::seconds(i64::try_from(settings.ttl_seconds).unwrap_or(i64::MAX));
-    let verification = Verification {
-        id: VerificationId::generate(),
-        key_id: key.id.clone(),
-        status: Status::Created,
-        flow: settings.flow.clone(),
-        modules: settings.modules(),
-        progress: initial_progress(&settings.flow),
-        results: Value::Object(Default::default()),
-        extra_data,
-        return_url,
-        portal: PortalState {
-            // The server, not the browser, picks the liveness challenge.
-            liveness_challenge: settings
-                .has(Module::Liveness)
-                .then(|| Challenge::random().map(|c| c.as_str().to_owned()))
-                .transpose()
-                .map_err(ApiError::internal)?,
-            ..PortalState::default()
-        },
-        version: 0,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + ttl,
-    };
+    let verification = new_verification(&key, extra_data, return_url)?;
+    let now = verification.created_at;
     let body = serde_json::to_string(&GenerateResponse {
         verification_id: verification.id.as_str(),
         expires_at: rfc3339(verification.expires_at),
@@ -148,6 +123,41 @@ pub async fn generate(
         // A concurrent request with the same idempotency key committed first.
         CreateOutcome::Replayed(existing) => replay(existing, &fingerprint, rate),
     }
+}
+
+/// A new verification for `key`, following the key's settings as they are now.
+pub(crate) fn new_verification(
+    key: &ApiKeyRecord,
+    extra_data: Option<Value>,
+    return_url: Option<String>,
+) -> Result<Verification, ApiError> {
+    let now = now();
+    let settings = &key.settings;
+    let ttl = chrono::Duration::seconds(i64::try_from(settings.ttl_seconds).unwrap_or(i64::MAX));
+    Ok(Verification {
+        id: VerificationId::generate(),
+        key_id: key.id.clone(),
+        status: Status::Created,
+        flow: settings.flow.clone(),
+        modules: settings.modules(),
+        progress: initial_progress(&settings.flow),
+        results: Value::Object(Default::default()),
+        extra_data,
+        return_url,
+        portal: PortalState {
+            // The server, not the browser, picks the liveness challenge.
+            liveness_challenge: settings
+                .has(Module::Liveness)
+                .then(|| Challenge::random().map(|c| c.as_str().to_owned()))
+                .transpose()
+                .map_err(ApiError::internal)?,
+            ..PortalState::default()
+        },
+        version: 0,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + ttl,
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

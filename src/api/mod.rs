@@ -2,7 +2,7 @@
 
 mod check_config;
 mod details;
-mod generate;
+pub(crate) mod generate;
 mod images;
 
 use axum::Router;

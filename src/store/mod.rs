@@ -83,6 +83,9 @@ pub struct ApiKeyRecord {
     pub prefix: String,
     pub key_hash: KeyHash,
     pub settings: KeySettings,
+    /// Public token of the key's QR entry (`GET /generate?token=…`). Not a secret: it can
+    /// only start verifications, counted against the key's generation limit.
+    pub qr_token: Option<String>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -123,6 +126,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     async fn find_key_by_prefix(&self, prefix: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn find_key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn find_key_by_qr_token(&self, token: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Give a key (by id or prefix) a new QR token; the old one stops working.
+    async fn rotate_qr_token(
+        &self,
+        id_or_prefix: &str,
+        token: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
     /// Revoke by id or display prefix; returns the key as it now is, `None` when unknown.
     async fn revoke_key(
         &self,

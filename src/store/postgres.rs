@@ -17,7 +17,7 @@ use crate::domain::{Attempt, Verification, VerificationId};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 const KEY_COLUMNS: &str =
-    "id, name, prefix, key_hash, settings::text AS settings, created_at, revoked_at";
+    "id, name, prefix, key_hash, settings::text AS settings, qr_token, created_at, revoked_at";
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -62,8 +62,9 @@ impl Store for PgStore {
     #[tracing::instrument(skip_all)]
     async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)",
+            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at,
+                 qr_token)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)",
         )
         .bind(&key.id)
         .bind(&key.name)
@@ -72,6 +73,7 @@ impl Store for PgStore {
         .bind(to_json(&key.settings))
         .bind(key.created_at)
         .bind(key.revoked_at)
+        .bind(key.qr_token.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -80,8 +82,9 @@ impl Store for PgStore {
     #[tracing::instrument(skip_all)]
     async fn insert_first_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at)
-             SELECT $1, $2, $3, $4, $5::jsonb, $6, $7
+            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at,
+                 qr_token)
+             SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8
              WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
         )
         .bind(&key.id)
@@ -91,6 +94,7 @@ impl Store for PgStore {
         .bind(to_json(&key.settings))
         .bind(key.created_at)
         .bind(key.revoked_at)
+        .bind(key.qr_token.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -121,6 +125,32 @@ impl Store for PgStore {
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = $1"
         )))
         .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn find_key_by_qr_token(&self, token: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE qr_token = $1"
+        )))
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn rotate_qr_token(
+        &self,
+        id_or_prefix: &str,
+        token: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET qr_token = $2 WHERE id = $1 OR prefix = $1
+             RETURNING {KEY_COLUMNS}"
+        )))
+        .bind(id_or_prefix)
+        .bind(token)
         .fetch_optional(&self.pool)
         .await?;
         row.map(ApiKeyRecord::try_from).transpose()

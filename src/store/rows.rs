@@ -13,6 +13,7 @@ pub(crate) struct KeyRow {
     prefix: String,
     key_hash: String,
     settings: String,
+    qr_token: Option<String>,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
 }
@@ -27,6 +28,7 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
             id: r.id,
             name: r.name,
             prefix: r.prefix,
+            qr_token: r.qr_token,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
         })

@@ -16,7 +16,7 @@ use crate::domain::{Attempt, Verification, VerificationId};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
-const KEY_COLUMNS: &str = "id, name, prefix, key_hash, settings, created_at, revoked_at";
+const KEY_COLUMNS: &str = "id, name, prefix, key_hash, settings, qr_token, created_at, revoked_at";
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -63,8 +63,9 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at,
+                 qr_token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )
         .bind(&key.id)
         .bind(&key.name)
@@ -73,6 +74,7 @@ impl Store for SqliteStore {
         .bind(to_json(&key.settings))
         .bind(key.created_at)
         .bind(key.revoked_at)
+        .bind(key.qr_token.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -81,8 +83,9 @@ impl Store for SqliteStore {
     #[tracing::instrument(skip_all)]
     async fn insert_first_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at)
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+            "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at,
+                 qr_token)
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8
              WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
         )
         .bind(&key.id)
@@ -92,6 +95,7 @@ impl Store for SqliteStore {
         .bind(to_json(&key.settings))
         .bind(key.created_at)
         .bind(key.revoked_at)
+        .bind(key.qr_token.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -122,6 +126,32 @@ impl Store for SqliteStore {
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?1"
         )))
         .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn find_key_by_qr_token(&self, token: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys WHERE qr_token = ?1"
+        )))
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    async fn rotate_qr_token(
+        &self,
+        id_or_prefix: &str,
+        token: &str,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET qr_token = ?2 WHERE id = ?1 OR prefix = ?1
+             RETURNING {KEY_COLUMNS}"
+        )))
+        .bind(id_or_prefix)
+        .bind(token)
         .fetch_optional(&self.pool)
         .await?;
         row.map(ApiKeyRecord::try_from).transpose()

@@ -74,6 +74,8 @@ async fn keys_create_list_and_revoke() {
         serde_json::json!(["https://app.example"])
     );
     assert_eq!(out["rate_limits"]["generate_per_minute"], 10);
+    let qr_token = out["qr_token"].as_str().unwrap().to_owned();
+    assert!(qr_token.starts_with("qr_"));
 
     // The key is accepted by the API on the same database.
     let url = format!("sqlite://{}", dir.path().join("v2client.db").display());
@@ -99,6 +101,11 @@ async fn keys_create_list_and_revoke() {
     assert!(stdout(&run(dir.path(), &["keys", "list"]).await).contains("revoked"));
     let r = app.generate(Some(&key), None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    let rotated = run(dir.path(), &["keys", "rotate-qr", &prefix]).await;
+    assert!(rotated.status.success(), "{rotated:?}");
+    assert!(stdout(&rotated).contains("generate?token=qr_"));
+    assert!(!stdout(&rotated).contains(&qr_token), "a new token");
 
     let missing = run(dir.path(), &["keys", "revoke", "key_doesnotexist"]).await;
     assert!(!missing.status.success());

@@ -53,6 +53,12 @@ impl Store for DownStore {
     async fn find_key(&self, _: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         down()
     }
+    async fn find_key_by_qr_token(&self, _: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        down()
+    }
+    async fn rotate_qr_token(&self, _: &str, _: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        down()
+    }
     async fn revoke_key(
         &self,
         _: &str,

@@ -27,6 +27,7 @@ both_stores!(
     wrong_bodies_are_refused,
     running_out_of_attempts_rejects_the_verification,
     redaction_blacks_out_the_mrz,
+    the_qr_entry_starts_a_verification_and_redirects,
 );
 
 const BOUNDARY: &str = "v2clienttestboundary";
@@ -637,4 +638,74 @@ async fn redaction_blacks_out_the_mrz(db: Db) {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let mut settings = KeySettings::default();
+    settings.rate_limits.generate_per_minute = Some(2);
+    let (record, _) = app.new_key(settings).await;
+    let token = record.qr_token.clone().expect("keys get a QR token");
+    let r = app.get(&format!("/generate?token={token}"), None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let location = r.header("location").unwrap().to_owned();
+    let prefix = "https://verify.test/verify?verification_id=";
+    assert!(location.starts_with(prefix), "{location}");
+    let id = VerificationId::parse(&location[prefix.len()..]).expect("an id");
+    let v = app.db.store.get_verification(&id).await.unwrap().unwrap();
+    assert_eq!(v.key_id, record.id);
+    // Counted against the key's generation limit.
+    assert_eq!(
+        app.get(&format!("/generate?token={token}"), None)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let r = app.get(&format!("/generate?token={token}"), None).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.header("retry-after").is_some());
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    // Unknown, rotated and revoked tokens get a page, not a verification.
+    for bad in ["", "qr_nope", "%3Cscript%3E"] {
+        let r = app.get(&format!("/generate?token={bad}"), None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+        assert!(String::from_utf8_lossy(&r.body).contains("not valid"));
+    }
+    let rotated = app
+        .db
+        .store
+        .rotate_qr_token(
+            &app.key_record.prefix,
+            "qr_0123456789abcdef0123456789abcdef",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let old = app.key_record.qr_token.clone().unwrap();
+    assert_eq!(
+        app.get(&format!("/generate?token={old}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let new = rotated.qr_token.unwrap();
+    assert_eq!(
+        app.get(&format!("/generate?token={new}"), None)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    app.db
+        .store
+        .revoke_key(&app.key_record.id, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get(&format!("/generate?token={new}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 }

@@ -1,0 +1,69 @@
+//! `GET /generate?token=…`: the QR-code entry. Each API key has a public QR token; opening
+//! the link creates a verification under that key (counted against its generation rate
+//! limit) and redirects the browser to the portal.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::AppState;
+use crate::body::QueryPairs;
+use crate::error::ApiError;
+use crate::ratelimit::Bucket;
+use crate::web::error_page;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/generate", get(generate))
+}
+
+async fn generate(State(state): State<AppState>, query: QueryPairs) -> Response {
+    match start(&state, query.get("token").unwrap_or("")).await {
+        Ok(location) => Redirect::to(&location).into_response(),
+        Err(ApiError::InvalidApiKey) => error_page(
+            StatusCode::NOT_FOUND,
+            "This code is not valid",
+            "The QR code or link you used is not (or no longer) valid. Ask for a new one.",
+        ),
+        Err(e @ ApiError::RateLimited { .. }) => {
+            let mut res = error_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "Too many verifications were started just now. Wait a minute and try again.",
+            );
+            let retry = e.into_response().headers().get("retry-after").cloned();
+            if let Some(v) = retry {
+                res.headers_mut().insert("retry-after", v);
+            }
+            res
+        }
+        Err(e) => {
+            let status = e.status();
+            // Turning the error into its API response logs it (with the cause for 500s).
+            let _logged = e.into_response();
+            error_page(
+                status,
+                "Something went wrong",
+                "The verification could not be started. Try again in a moment.",
+            )
+        }
+    }
+}
+
+async fn start(state: &AppState, token: &str) -> Result<String, ApiError> {
+    if !token.starts_with("qr_") || token.len() > 64 {
+        return Err(ApiError::InvalidApiKey);
+    }
+    let key = state
+        .store
+        .find_key_by_qr_token(token)
+        .await?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or(ApiError::InvalidApiKey)?;
+    state.limits.check(Bucket::Generate, &key)?;
+    let v = crate::api::generate::new_verification(&key, None, None)?;
+    state.store.create_verification(&v, None).await?;
+    tracing::info!(verification_id = %v.id, key_id = %key.id, "verification created from QR entry");
+    Ok(state.settings.verify_url(v.id.as_str()))
+}
