@@ -193,11 +193,12 @@ impl Reply {
         if let Some(k) = key {
             req = req.header("x-sdk-key", k);
         }
-        let res = router
-            .clone()
-            .oneshot(req.body(Body::empty()).unwrap())
-            .await
-            .expect("infallible");
+        Reply::collect(router, req.body(Body::empty()).unwrap()).await
+    }
+
+    /// Send `req` to `router` and read the whole answer.
+    pub async fn collect(router: &Router, req: Request<Body>) -> Reply {
+        let res = router.clone().oneshot(req).await.expect("infallible");
         let status = res.status();
         let headers = res.headers().clone();
         let body = res.into_body().collect().await.expect("body").to_bytes();
@@ -271,15 +272,7 @@ impl TestApp {
 
     /// Send one request through the router.
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let res = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res.into_body().collect().await.expect("body").to_bytes();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply::collect(&self.router, req).await
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {
