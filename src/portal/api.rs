@@ -184,6 +184,12 @@ async fn get_state(
             l = load(&state, &id).await?;
         }
     }
+    if l.v.status == Status::Processing {
+        // Every step is in but no decision was written (the deciding request failed or
+        // the process stopped in between): decide now, then read the result.
+        finish(&state, l.v.clone(), &l.attempts).await?;
+        l = load(&state, &id).await?;
+    }
     let (status, _) = l.v.effective_status(t);
     let sides: Vec<&str> = match l.v.portal.document_type {
         Some(doc) => doc.sides().to_vec(),
@@ -808,9 +814,11 @@ async fn finish(
     );
     v.status = status;
     v.updated_at = now();
-    if !state.store.update_verification(&v, None).await? {
-        tracing::warn!(verification_id = %v.id, "decision lost a race; it will be retried by the next read");
+    if state.store.update_verification(&v, None).await? {
+        tracing::info!(verification_id = %v.id, status = status.as_str(), "verification decided");
+    } else {
+        // Another request decided it first (both saw `processing`); theirs stands.
+        tracing::info!(verification_id = %v.id, "verification was decided concurrently");
     }
-    tracing::info!(verification_id = %v.id, status = status.as_str(), "verification decided");
     Ok(())
 }

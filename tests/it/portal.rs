@@ -28,6 +28,7 @@ both_stores!(
     running_out_of_attempts_rejects_the_verification,
     redaction_blacks_out_the_mrz,
     the_qr_entry_starts_a_verification_and_redirects,
+    a_verification_left_processing_is_decided_on_the_next_read,
 );
 
 const BOUNDARY: &str = "v2clienttestboundary";
@@ -231,6 +232,7 @@ async fn the_whole_flow_ends_in_review_with_images_served(db: Db) {
     assert_eq!(state(&app, &id).await["current_step"], "done");
 
     // The operator's image routes serve the accepted images as JPEG.
+    let mut served = Vec::new();
     for (path, expect_aspect) in [
         (
             format!("/api/get-verification-image-front/{id}"),
@@ -263,19 +265,26 @@ async fn the_whole_flow_ends_in_review_with_images_served(db: Db) {
         if let Some(want) = expect_aspect {
             assert!((aspect / want - 1.0).abs() < 0.04, "{path}: {aspect}");
         }
+        assert!(r.body.starts_with(&[0xFF, 0xD8, 0xFF]));
+        served.push(r.body.clone());
     }
-    // Every stored file is encrypted: no image signature anywhere.
+    // Every stored file is sealed (our header), and no run of any served image's bytes
+    // (its JPEG signature included) appears in any of them.
     let blobs = app.db.settings.data_dir.join("blobs");
     let mut files = 0;
     for entry in walk(&blobs) {
         let data = std::fs::read(&entry).unwrap();
         files += 1;
-        assert!(
-            !data.windows(3).any(|w| w == [0xFF, 0xD8, 0xFF]),
-            "{entry:?}"
-        );
-        assert!(!data.windows(4).any(|w| w == b"\x89PNG"), "{entry:?}");
-        assert!(!data.windows(4).any(|w| w == b"WEBP"), "{entry:?}");
+        assert!(data.starts_with(b"V2CB"), "{entry:?} is not sealed");
+        for plain in &served {
+            for at in [0, plain.len() / 2] {
+                let run = &plain[at..at + 32];
+                assert!(
+                    !data.windows(32).any(|w| w == run),
+                    "{entry:?} holds image bytes"
+                );
+            }
+        }
     }
     // front original + crop, back original + crop, selfie.
     assert_eq!(files, 5);
@@ -708,4 +717,29 @@ async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
             .status,
         StatusCode::NOT_FOUND
     );
+}
+
+async fn a_verification_left_processing_is_decided_on_the_next_read(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let (_, key) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Terms],
+            ..KeySettings::default()
+        })
+        .await;
+    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vid = VerificationId::parse(&id).unwrap();
+    // As if the process stopped after the last step was written but before the decision.
+    let mut v = app.db.store.get_verification(&vid).await.unwrap().unwrap();
+    v.status = Status::Processing;
+    v.portal.terms_accepted_at = Some(now());
+    assert!(app.db.store.update_verification(&v, None).await.unwrap());
+    let s = state(&app, &id).await;
+    assert_eq!(s["status"], "verified", "{s}");
+    assert_eq!(s["current_step"], "done");
 }
