@@ -105,7 +105,8 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests.
-/// Background upkeep (rate-limiter sweeping, idempotency record expiry) runs alongside.
+/// Background upkeep (rate-limiter sweeping, expiry of overdue verifications and of
+/// idempotency records) runs alongside, once a minute.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -122,12 +123,38 @@ pub async fn run(
 /// How long a generate response stays replayable under its `Idempotency-Key`.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
+/// Most verifications one sweep marks expired; the next sweep takes the rest.
+const SWEEP_BATCH: u32 = 500;
+
+/// Move overdue verifications to `expired`. Returns how many. Reads already show them as
+/// expired before this runs; the sweep makes the stored status (and what follows from it)
+/// catch up.
+pub async fn sweep_expired(state: &AppState) -> Result<usize, store::StoreError> {
+    let mut total = 0;
+    loop {
+        let ids = state
+            .store
+            .expire_overdue(domain::verification::now(), SWEEP_BATCH)
+            .await?;
+        total += ids.len();
+        for id in &ids {
+            tracing::info!(verification_id = %id, "verification expired");
+        }
+        if ids.len() < SWEEP_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
 async fn upkeep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         state.limits.sweep();
+        if let Err(e) = sweep_expired(&state).await {
+            tracing::warn!(error = %error::chain(&e), "expiry sweep failed");
+        }
         let cutoff =
             chrono::Utc::now() - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
         match state.store.purge_idempotency(cutoff).await {

@@ -174,6 +174,14 @@ pub trait Store: Send + Sync + 'static {
         v: &Verification,
         attempt: Option<&Attempt>,
     ) -> Result<bool, StoreError>;
+    /// Mark up to `limit` verifications still waiting on the user (`created`,
+    /// `in_progress`) whose `expires_at` is at or before `now` as `expired`, as of their
+    /// expiry time. Returns their ids.
+    async fn expire_overdue(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError>;
     /// How many verifications a key has created.
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError>;
 

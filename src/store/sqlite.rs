@@ -330,6 +330,31 @@ impl Store for SqliteStore {
         Ok(true)
     }
 
+    #[tracing::instrument(skip_all)]
+    async fn expire_overdue(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "UPDATE verifications SET status = 'expired', updated_at = expires_at,
+                 version = version + 1
+             WHERE id IN (
+                 SELECT id FROM verifications
+                 WHERE status IN ('created', 'in_progress') AND expires_at <= ?1
+                 ORDER BY expires_at LIMIT ?2)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids
+            .into_iter()
+            .map(|(id,)| VerificationId::from_trusted(id))
+            .collect())
+    }
+
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM verifications WHERE key_id = ?1")
             .bind(key_id)

@@ -102,6 +102,13 @@ impl Store for DownStore {
     ) -> Result<bool, StoreError> {
         down()
     }
+    async fn expire_overdue(
+        &self,
+        _: DateTime<Utc>,
+        _: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        down()
+    }
     async fn count_verifications(&self, _: &str) -> Result<u64, StoreError> {
         down()
     }

@@ -23,6 +23,7 @@ both_stores!(
     attempts_are_listed_oldest_first,
     migrations_are_idempotent,
     updates_are_versioned_and_carry_their_attempt,
+    overdue_open_verifications_expire,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -339,4 +340,49 @@ async fn updates_are_versioned_and_carry_their_attempt(db: Db) {
     let after = s.get_verification(&v.id).await.unwrap().unwrap();
     assert_eq!(after.status, Status::InProgress);
     assert_eq!(s.list_attempts(&v.id).await.unwrap().len(), 1);
+}
+
+async fn overdue_open_verifications_expire(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let t = now();
+    let mut ids = Vec::new();
+    for (status, expires_in) in [
+        (Status::Created, -60),
+        (Status::InProgress, -1),
+        (Status::Processing, -60),
+        (Status::Verified, -60),
+        (Status::InProgress, 60),
+    ] {
+        let mut v = verification(&key_id);
+        v.status = status;
+        v.expires_at = t + Duration::seconds(expires_in);
+        s.create_verification(&v, None).await.unwrap();
+        ids.push(v.id);
+    }
+    let mut expired = s.expire_overdue(t, 100).await.unwrap();
+    expired.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(expired, want);
+    let v = s.get_verification(&ids[0]).await.unwrap().unwrap();
+    assert_eq!(v.status, Status::Expired);
+    assert_eq!(v.updated_at, v.expires_at);
+    assert_eq!(v.version, 1);
+    for (i, status) in [
+        (2, Status::Processing),
+        (3, Status::Verified),
+        (4, Status::InProgress),
+    ] {
+        assert_eq!(
+            s.get_verification(&ids[i]).await.unwrap().unwrap().status,
+            status
+        );
+    }
+    assert!(
+        s.expire_overdue(t, 100).await.unwrap().is_empty(),
+        "only once"
+    );
 }
