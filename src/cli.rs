@@ -34,6 +34,9 @@ enum Command {
     /// Manage operators' API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Look at and replay webhook events.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Exit 0 when the server on V2CLIENT_BIND answers /healthz (for container health checks).
     Healthcheck,
     /// Serve the built-in verification backend over HTTP on V2CLIENT_ENGINE_BIND.
@@ -58,6 +61,43 @@ enum KeysCommand {
     RotateQr {
         #[arg(value_name = "ID_OR_PREFIX")]
         id_or_prefix: String,
+    },
+    /// Set a key's webhook URL (a new signing secret is printed once), or clear it.
+    SetWebhook {
+        #[arg(value_name = "ID_OR_PREFIX")]
+        id_or_prefix: String,
+        /// The https endpoint; omit to stop sending webhooks.
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// New webhook signing secret; the old one keeps signing during the grace period.
+    RotateWebhookSecret {
+        #[arg(value_name = "ID_OR_PREFIX")]
+        id_or_prefix: String,
+        #[arg(long, value_parser = parse_duration, default_value = "24h")]
+        grace: std::time::Duration,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Recent events, newest first, with their delivery state.
+    List {
+        #[arg(long = "verification", value_name = "ID")]
+        verification: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue an event for delivery again now.
+    Redeliver {
+        #[arg(value_name = "EVENT_ID")]
+        event_id: String,
     },
 }
 
@@ -90,6 +130,9 @@ struct CreateKey {
     /// Override the instance's generation rate limit for this key (per minute).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     generate_per_minute: Option<u32>,
+    /// Where to send this key's webhooks (https; a signing secret is created and shown once).
+    #[arg(long)]
+    webhook_url: Option<String>,
     /// Override the instance's configuration-check rate limit for this key (per minute).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     check_config_per_minute: Option<u32>,
@@ -133,6 +176,7 @@ pub async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Keys(cmd) => keys_command(settings, cmd).await,
+        Command::Webhooks(cmd) => webhooks_command(settings, cmd).await,
         Command::Healthcheck => healthcheck(settings).await,
         Command::Engine => engine(settings).await,
     };
@@ -293,11 +337,20 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
     let store = open_store(&settings).await?;
     match cmd {
         KeysCommand::Create(args) => {
-            let (record, secret) =
-                keys::create_key(store.as_ref(), &args.name, args.settings()).await?;
+            let webhook = args
+                .webhook_url
+                .as_deref()
+                .map(|url| new_webhook(url, settings.webhooks.allow_private))
+                .transpose()?;
+            let (mut record, secret) = keys::new_key(&args.name, args.settings());
+            record.webhook = webhook;
+            store.insert_key(&record).await?;
             if args.json {
                 let mut out = key_json(&record);
                 out["key"] = json!(secret.expose());
+                if let Some(w) = &record.webhook {
+                    out["webhook_secret"] = json!(w.secret.expose());
+                }
                 println!("{out}");
             } else {
                 println!("Created API key {} ({}):", record.name, record.id);
@@ -306,6 +359,85 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 println!();
                 println!("It is shown only this once; store it in your server's secrets.");
                 println!("Send it in the X-SDK-Key header.");
+                if let Some(w) = &record.webhook {
+                    println!();
+                    println!("Webhooks go to {}, signed with (shown once):", w.url);
+                    println!("    {}", w.secret.expose());
+                }
+            }
+        }
+        KeysCommand::SetWebhook {
+            id_or_prefix,
+            url,
+            json,
+        } => {
+            let webhook = url
+                .as_deref()
+                .map(|u| new_webhook(u, settings.webhooks.allow_private))
+                .transpose()?;
+            let Some(k) = store.set_webhook(&id_or_prefix, webhook.as_ref()).await? else {
+                eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            let secret = webhook.map(|w| w.secret.expose());
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": k.id, "webhook_url": url, "webhook_secret": secret})
+                );
+            } else if let Some(secret) = secret {
+                println!(
+                    "{} sends webhooks to {}; signing secret (shown once):",
+                    k.id,
+                    url.unwrap_or_default()
+                );
+                println!("    {secret}");
+            } else {
+                println!("{} sends no webhooks any more", k.id);
+            }
+        }
+        KeysCommand::RotateWebhookSecret {
+            id_or_prefix,
+            grace,
+            json,
+        } => {
+            let Some(current) = store
+                .list_keys()
+                .await?
+                .into_iter()
+                .find(|k| k.id == id_or_prefix || k.prefix == id_or_prefix)
+            else {
+                eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
+                return Ok(ExitCode::FAILURE);
+            };
+            let Some(old) = current.webhook else {
+                eprintln!(
+                    "v2client: key {} has no webhook; set one with keys set-webhook",
+                    current.id
+                );
+                return Ok(ExitCode::FAILURE);
+            };
+            let until = chrono::Utc::now() + chrono::Duration::from_std(grace)?;
+            let rotated = crate::webhooks::WebhookConfig {
+                url: old.url.clone(),
+                secret: crate::webhooks::WebhookSecret::generate(),
+                old_secret: Some(old.secret.clone()),
+                old_until: Some(until),
+            };
+            store.set_webhook(&current.id, Some(&rotated)).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "id": current.id,
+                        "webhook_secret": rotated.secret.expose(),
+                        "old_secret_valid_until": rfc3339(until),
+                    })
+                );
+            } else {
+                println!("new signing secret for {} (shown once):", current.id);
+                println!("    {}", rotated.secret.expose());
+                println!("the previous secret also signs until {}", rfc3339(until));
             }
         }
         KeysCommand::List { json } => {
@@ -362,6 +494,75 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
+fn new_webhook(
+    url: &str,
+    allow_private: bool,
+) -> Result<crate::webhooks::WebhookConfig, Box<dyn std::error::Error>> {
+    let checked = crate::webhooks::guard::check_shape(url, allow_private)
+        .map_err(|e| format!("webhook URL `{url}`: {e}"))?;
+    Ok(crate::webhooks::WebhookConfig {
+        url: checked.to_string(),
+        secret: crate::webhooks::WebhookSecret::generate(),
+        old_secret: None,
+        old_until: None,
+    })
+}
+
+async fn webhooks_command(settings: Settings, cmd: WebhooksCommand) -> CliResult {
+    let store = open_store(&settings).await?;
+    match cmd {
+        WebhooksCommand::List {
+            verification,
+            limit,
+            json,
+        } => {
+            let events = store.list_events(verification.as_deref(), limit).await?;
+            if json {
+                let mut list = Vec::new();
+                for e in &events {
+                    let deliveries = store.list_deliveries(&e.id).await?;
+                    list.push(json!({
+                        "id": e.id,
+                        "type": e.event_type,
+                        "verification_id": e.verification_id,
+                        "sequence": e.sequence,
+                        "state": e.state,
+                        "attempts": e.attempts,
+                        "created_at": rfc3339(e.created_at),
+                        "next_attempt_at": rfc3339(e.next_attempt_at),
+                        "delivered_at": e.delivered_at.map(rfc3339),
+                        "deliveries": deliveries.iter().map(|d| json!({
+                            "attempted_at": rfc3339(d.attempted_at),
+                            "status_code": d.status_code,
+                            "latency_ms": d.latency_ms,
+                            "error": d.error,
+                        })).collect::<Vec<_>>(),
+                    }));
+                }
+                println!("{}", serde_json::Value::Array(list));
+            } else if events.is_empty() {
+                println!("no webhook events");
+            } else {
+                for e in &events {
+                    println!(
+                        "{}  {:<24} {}  #{:<3} {:<9} attempts {}",
+                        e.id, e.event_type, e.verification_id, e.sequence, e.state, e.attempts
+                    );
+                }
+            }
+        }
+        WebhooksCommand::Redeliver { event_id } => {
+            if store.redeliver(&event_id, chrono::Utc::now()).await? {
+                println!("{event_id} queued for delivery");
+            } else {
+                eprintln!("v2client: no webhook event `{event_id}`");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A key as the CLI shows it: everything but the secret.
 fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
     json!({
@@ -369,6 +570,7 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "name": k.name,
         "prefix": k.prefix,
         "qr_token": k.qr_token,
+        "webhook_url": k.webhook.as_ref().map(|w| w.url.as_str()),
         "created_at": rfc3339(k.created_at),
         "revoked_at": k.revoked_at.map(rfc3339),
         "flow": k.settings.flow,

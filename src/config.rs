@@ -90,6 +90,16 @@ pub struct BackendSettings {
 }
 
 #[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Allow http and private, loopback and link-local targets (tests, closed networks).
+    pub allow_private: bool,
+    /// Bound on one delivery attempt.
+    pub timeout: Duration,
+    /// How often the dispatcher looks for due events.
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub bind: SocketAddr,
     pub public_url: Url,
@@ -100,6 +110,7 @@ pub struct Settings {
     pub backend: BackendSettings,
     /// Where images are stored (encrypted), from the `V2CLIENT_BLOB_*` variables.
     pub blobs: crate::blobs::BlobSettings,
+    pub webhooks: WebhookSettings,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -278,6 +289,28 @@ impl Settings {
         layer = layer.merge(Layer::from_env(env)?);
         let mut settings = Self::from_layer(layer)?;
         settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
+        settings.webhooks = WebhookSettings {
+            allow_private: match env("V2CLIENT_WEBHOOK_ALLOW_PRIVATE").as_deref() {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "V2CLIENT_WEBHOOK_ALLOW_PRIVATE",
+                        reason: format!("`{other}` is neither true nor false"),
+                    });
+                }
+            },
+            timeout: duration(
+                env("V2CLIENT_WEBHOOK_TIMEOUT"),
+                "V2CLIENT_WEBHOOK_TIMEOUT",
+                "10s",
+            )?,
+            poll_interval: duration(
+                env("V2CLIENT_WEBHOOK_POLL_INTERVAL"),
+                "V2CLIENT_WEBHOOK_POLL_INTERVAL",
+                "1s",
+            )?,
+        };
         Ok(settings)
     }
 
@@ -338,6 +371,11 @@ impl Settings {
         Ok(Settings {
             backend,
             blobs: crate::blobs::BlobSettings::local(&data_dir),
+            webhooks: WebhookSettings {
+                allow_private: false,
+                timeout: Duration::from_secs(10),
+                poll_interval: Duration::from_secs(1),
+            },
             bind,
             public_url,
             data_dir,

@@ -18,6 +18,7 @@ pub fn new_key(name: &str, settings: KeySettings) -> (ApiKeyRecord, ApiKeySecret
         key_hash: secret.hash(),
         settings,
         qr_token: Some(new_qr_token()),
+        webhook: None,
         created_at: now(),
         revoked_at: None,
     };

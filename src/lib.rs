@@ -22,6 +22,7 @@ pub mod portal;
 pub mod ratelimit;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -105,18 +106,23 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests.
-/// Background upkeep (rate-limiter sweeping, expiry of overdue verifications and of
-/// idempotency records) runs alongside, once a minute.
+/// Background work runs alongside: the webhook dispatcher, and once a minute the upkeep
+/// (rate-limiter sweeping, expiry of overdue verifications and of idempotency records).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let upkeep = tokio::spawn(upkeep(state.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped));
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     upkeep.abort();
+    // Let a delivery in flight finish (bounded by the webhook timeout).
+    let _ = stop.send(true);
+    let _ = dispatcher.await;
     result
 }
 

@@ -163,6 +163,7 @@ mod tests {
             key_hash: KeyHash([0; 32]),
             settings,
             qr_token: None,
+            webhook: None,
             created_at: Utc::now(),
             revoked_at: None,
         }

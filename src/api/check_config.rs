@@ -58,6 +58,10 @@ pub async fn check_config(
             "form_fields": s.form_fields,
             "redact": s.redact,
             "max_attempts": s.max_attempts,
+            "webhook": {
+                "configured": key.webhook.is_some(),
+                "url": key.webhook.as_ref().map(|w| w.url.as_str()),
+            },
             "rate_limits": {
                 "generate_per_minute": state.limits.quota_for(Bucket::Generate, &key),
                 "check_config_per_minute": state.limits.quota_for(Bucket::CheckConfig, &key),

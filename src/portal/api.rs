@@ -26,6 +26,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::faces::{Challenge, FaceMatch};
+use crate::webhooks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let max_image = state.settings.backend.imaging.limits.max_bytes;
@@ -177,7 +178,12 @@ async fn get_state(
         let mut next = l.v.clone();
         next.status = Status::InProgress;
         next.updated_at = t;
-        if state.store.update_verification(&next, None).await? {
+        let started = webhooks::event_for(l.v.status, &next, t);
+        if state
+            .store
+            .update_verification(&next, None, started.as_slice())
+            .await?
+        {
             next.version += 1;
             l.v = next;
         } else {
@@ -672,9 +678,19 @@ async fn commit(
         next.status = Status::Processing;
     }
     next.updated_at = t;
+    // The first submission may skip the portal's first read: it starts the verification.
+    let mut events = Vec::new();
+    if l.v.status == Status::Created {
+        let mut started = next.clone();
+        started.status = Status::InProgress;
+        events.extend(webhooks::event_for(Status::Created, &started, t));
+    }
+    if next.status.is_final() {
+        events.extend(webhooks::event_for(l.v.status, &next, t));
+    }
     if !state
         .store
-        .update_verification(&next, attempt.as_ref())
+        .update_verification(&next, attempt.as_ref(), &events)
         .await?
     {
         return Err(ApiError::InvalidStep(
@@ -812,9 +828,15 @@ async fn finish(
         "decision",
         json!({"status": status, "reasons": reasons}),
     );
+    let before = v.status;
     v.status = status;
     v.updated_at = now();
-    if state.store.update_verification(&v, None).await? {
+    let completed = webhooks::event_for(before, &v, v.updated_at);
+    if state
+        .store
+        .update_verification(&v, None, completed.as_slice())
+        .await?
+    {
         tracing::info!(verification_id = %v.id, status = status.as_str(), "verification decided");
     } else {
         // Another request decided it first (both saw `processing`); theirs stands.

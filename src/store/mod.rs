@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::config::{DatabaseKind, DatabaseSettings};
 use crate::domain::{Attempt, KeyHash, KeySettings, Verification, VerificationId};
+use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -86,6 +87,8 @@ pub struct ApiKeyRecord {
     /// Public token of the key's QR entry (`GET /generate?token=…`). Not a secret: it can
     /// only start verifications, counted against the key's generation limit.
     pub qr_token: Option<String>,
+    /// Where this key's events go, if anywhere.
+    pub webhook: Option<crate::webhooks::WebhookConfig>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
@@ -169,19 +172,54 @@ pub trait Store: Send + Sync + 'static {
     /// Write `v`'s status, progress, results and portal state, and `attempt` with them, in
     /// one transaction — only if the stored version is still `v.version` (which the write
     /// increments). `false`: someone else changed it first; nothing was written.
+    /// `events` are written to the webhook outbox in the same transaction (only if the key
+    /// has a webhook URL), each with the verification's next `sequence` number.
     async fn update_verification(
         &self,
         v: &Verification,
         attempt: Option<&Attempt>,
+        events: &[NewEvent],
     ) -> Result<bool, StoreError>;
     /// Mark up to `limit` verifications still waiting on the user (`created`,
     /// `in_progress`) whose `expires_at` is at or before `now` as `expired`, as of their
-    /// expiry time. Returns their ids.
+    /// expiry time, with a `verification.expired` event each in the same transaction.
+    /// Returns their ids.
     async fn expire_overdue(
         &self,
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError>;
+    /// Set (or clear) a key's webhook URL and secret.
+    async fn set_webhook(
+        &self,
+        id_or_prefix: &str,
+        webhook: Option<&crate::webhooks::WebhookConfig>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Take up to `limit` pending events due at `now`, leasing them until `lease_until` so
+    /// that no other dispatcher takes them meanwhile; with each, its key's webhook.
+    async fn claim_due_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError>;
+    /// Log one delivery attempt and move the event on.
+    async fn record_delivery(
+        &self,
+        attempt: &DeliveryAttempt,
+        after: AfterAttempt,
+    ) -> Result<(), StoreError>;
+    /// Newest first; optionally one verification's only.
+    async fn list_events(
+        &self,
+        verification_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn list_deliveries(&self, event_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError>;
+    /// Queue an event for delivery again now; `false` when there is no such event.
+    async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
     /// How many verifications a key has created.
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError>;
 

@@ -8,16 +8,19 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::rows::{
-    AttemptRow, IdempotencyRow, KeyRow, VerificationRow, VerificationWithAttemptsRow, convert,
+    AttemptRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
+    VerificationWithAttemptsRow, convert,
 };
 use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
+use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 const KEY_COLUMNS: &str =
-    "id, name, prefix, key_hash, settings::text AS settings, qr_token, created_at, revoked_at";
+    "id, name, prefix, key_hash, settings::text AS settings, qr_token, webhook_url,
+    webhook_secret, webhook_old_secret, webhook_old_secret_until, created_at, revoked_at";
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -63,8 +66,8 @@ impl Store for PgStore {
     async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at,
-                 qr_token)
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)",
+                 qr_token, webhook_url, webhook_secret)
+             VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10)",
         )
         .bind(&key.id)
         .bind(&key.name)
@@ -74,6 +77,8 @@ impl Store for PgStore {
         .bind(key.created_at)
         .bind(key.revoked_at)
         .bind(key.qr_token.as_deref())
+        .bind(key.webhook.as_ref().map(|w| w.url.as_str()))
+        .bind(key.webhook.as_ref().map(|w| w.secret.expose()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -83,8 +88,8 @@ impl Store for PgStore {
     async fn insert_first_key(&self, key: &ApiKeyRecord) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO api_keys (id, name, prefix, key_hash, settings, created_at, revoked_at,
-                 qr_token)
-             SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8
+                 qr_token, webhook_url, webhook_secret)
+             SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10
              WHERE NOT EXISTS (SELECT 1 FROM api_keys)",
         )
         .bind(&key.id)
@@ -95,6 +100,8 @@ impl Store for PgStore {
         .bind(key.created_at)
         .bind(key.revoked_at)
         .bind(key.qr_token.as_deref())
+        .bind(key.webhook.as_ref().map(|w| w.url.as_str()))
+        .bind(key.webhook.as_ref().map(|w| w.secret.expose()))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -304,11 +311,9 @@ impl Store for PgStore {
         &self,
         v: &Verification,
         attempt: Option<&Attempt>,
+        events: &[NewEvent],
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(a) = attempt {
-            insert_attempt(&mut *tx, a).await?;
-        }
         let updated = sqlx::query(
             "UPDATE verifications SET status = $2, progress = $3::jsonb, results = $4::jsonb,
                  portal = $5::jsonb, updated_at = $6, version = version + 1
@@ -328,6 +333,14 @@ impl Store for PgStore {
             tx.rollback().await?;
             return Ok(false);
         }
+        // After the versioned UPDATE, which holds the row: writers of one verification are
+        // serialised, so event sequence numbers cannot collide.
+        if let Some(a) = attempt {
+            insert_attempt(&mut *tx, a).await?;
+        }
+        for e in events {
+            insert_event(&mut *tx, &v.key_id, v.id.as_str(), e).await?;
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -338,24 +351,182 @@ impl Store for PgStore {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError> {
-        // SKIP LOCKED: instances sweeping at once take different rows.
-        let ids: Vec<(String,)> = sqlx::query_as(
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(String, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE verifications SET status = 'expired', updated_at = expires_at,
                  version = version + 1
              WHERE id IN (
                  SELECT id FROM verifications
                  WHERE status IN ('created', 'in_progress') AND expires_at <= $1
                  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-             RETURNING id",
+             RETURNING id, key_id, extra_data::text AS extra_data, expires_at",
         )
         .bind(now)
         .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for (id, key_id, extra_data, expires_at) in rows {
+            let extra = super::parse_value("verifications.extra_data", extra_data)?;
+            let event = NewEvent {
+                id: crate::webhooks::new_event_id(),
+                event_type: crate::webhooks::EventType::Expired,
+                data: serde_json::json!({
+                    "verification_id": id, "status": "expired", "extra_data": extra,
+                }),
+                created_at: expires_at,
+            };
+            insert_event(&mut *tx, &key_id, &id, &event).await?;
+            ids.push(VerificationId::from_trusted(id));
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn set_webhook(
+        &self,
+        id_or_prefix: &str,
+        webhook: Option<&crate::webhooks::WebhookConfig>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE api_keys SET webhook_url = $2, webhook_secret = $3,
+                 webhook_old_secret = $4, webhook_old_secret_until = $5
+             WHERE id = $1 OR prefix = $1 RETURNING {KEY_COLUMNS}"
+        )))
+        .bind(id_or_prefix)
+        .bind(webhook.map(|w| w.url.as_str()))
+        .bind(webhook.map(|w| w.secret.expose()))
+        .bind(
+            webhook
+                .and_then(|w| w.old_secret.as_ref())
+                .map(|s| s.expose()),
+        )
+        .bind(webhook.and_then(|w| w.old_until))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(ApiKeyRecord::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn claim_due_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "UPDATE webhook_events SET next_attempt_at = $2
+             WHERE id IN (
+                 SELECT id FROM webhook_events
+                 WHERE state = 'pending' AND next_attempt_at <= $1
+                 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (id,) in ids {
+            let row: DueEventRow = sqlx::query_as(
+                "SELECT e.id, e.key_id, e.verification_id, e.type, e.sequence, e.data::text AS data,
+                     e.created_at, e.state, e.attempts, e.next_attempt_at, e.delivered_at,
+                     k.webhook_url, k.webhook_secret, k.webhook_old_secret,
+                     k.webhook_old_secret_until
+                 FROM webhook_events e JOIN api_keys k ON k.id = e.key_id WHERE e.id = $1",
+            )
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            out.push(row.try_into()?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn record_delivery(
+        &self,
+        attempt: &DeliveryAttempt,
+        after: AfterAttempt,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (event_id, attempted_at, status_code, latency_ms,
+                 error)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&attempt.event_id)
+        .bind(attempt.attempted_at)
+        .bind(attempt.status_code.map(i32::from))
+        .bind(attempt.latency_ms)
+        .bind(attempt.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let (state, next, delivered) = match after {
+            AfterAttempt::Delivered => (
+                "delivered",
+                attempt.attempted_at,
+                Some(attempt.attempted_at),
+            ),
+            AfterAttempt::RetryAt(t) => ("pending", t, None),
+            AfterAttempt::Failed => ("failed", attempt.attempted_at, None),
+        };
+        sqlx::query(
+            "UPDATE webhook_events SET state = $2, next_attempt_at = $3,
+                 delivered_at = $4, attempts = attempts + 1
+             WHERE id = $1",
+        )
+        .bind(&attempt.event_id)
+        .bind(state)
+        .bind(next)
+        .bind(delivered)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        verification_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, key_id, verification_id, type, sequence, data::text AS data, created_at, state,
+                 attempts, next_attempt_at, delivered_at
+             FROM webhook_events
+             WHERE $1 IS NULL OR verification_id = $1
+             ORDER BY created_at DESC, sequence DESC LIMIT $2",
+        )
+        .bind(verification_id)
+        .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids
-            .into_iter()
-            .map(|(id,)| VerificationId::from_trusted(id))
-            .collect())
+        convert(rows)
+    }
+
+    async fn list_deliveries(&self, event_id: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "SELECT event_id, attempted_at, status_code, latency_ms, error
+             FROM webhook_deliveries WHERE event_id = $1 ORDER BY attempted_at, id",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_events SET state = 'pending', next_attempt_at = $2 WHERE id = $1",
+        )
+        .bind(event_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError> {
@@ -401,6 +572,37 @@ where
     .bind(to_json(&a.images))
     .bind(a.content_hash.as_deref())
     .bind(a.created_at)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Write `e` to the outbox for `verification_id`, with its next sequence number, if the key
+/// has a webhook URL.
+async fn insert_event<'e, E>(
+    executor: E,
+    key_id: &str,
+    verification_id: &str,
+    e: &NewEvent,
+) -> Result<(), StoreError>
+where
+    E: sqlx::PgExecutor<'e>,
+{
+    sqlx::query(
+        "INSERT INTO webhook_events (id, key_id, verification_id, type, sequence, data,
+             created_at, state, attempts, next_attempt_at)
+         SELECT $1, k.id, $3, $4,
+             COALESCE((SELECT MAX(sequence) FROM webhook_events WHERE verification_id = $3),
+                 0) + 1,
+             $5::jsonb, $6, 'pending', 0, $6
+         FROM api_keys k WHERE k.id = $2 AND k.webhook_url IS NOT NULL",
+    )
+    .bind(&e.id)
+    .bind(key_id)
+    .bind(verification_id)
+    .bind(e.event_type.as_str())
+    .bind(to_json(&e.data))
+    .bind(e.created_at)
     .execute(executor)
     .await?;
     Ok(())

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{ApiKeyRecord, IdempotencyRecord, StoreError, corrupt, from_json, parse_value};
 use crate::domain::{Attempt, KeyHash, Verification, VerificationId};
+use crate::webhooks::{DeliveryAttempt, StoredEvent, WebhookConfig, WebhookSecret};
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct KeyRow {
@@ -14,6 +15,10 @@ pub(crate) struct KeyRow {
     key_hash: String,
     settings: String,
     qr_token: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    webhook_old_secret: Option<String>,
+    webhook_old_secret_until: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
 }
@@ -21,6 +26,19 @@ pub(crate) struct KeyRow {
 impl TryFrom<KeyRow> for ApiKeyRecord {
     type Error = StoreError;
     fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        let webhook = match (r.webhook_url, r.webhook_secret) {
+            (Some(url), Some(secret)) => Some(WebhookConfig {
+                url,
+                secret: WebhookSecret::parse(&secret)
+                    .ok_or_else(|| corrupt("api_keys.webhook_secret", &r.id))?,
+                old_secret: r
+                    .webhook_old_secret
+                    .as_deref()
+                    .and_then(WebhookSecret::parse),
+                old_until: r.webhook_old_secret_until,
+            }),
+            _ => None,
+        };
         Ok(ApiKeyRecord {
             key_hash: KeyHash::from_hex(&r.key_hash)
                 .ok_or_else(|| corrupt("api_keys.key_hash", &r.id))?,
@@ -29,6 +47,7 @@ impl TryFrom<KeyRow> for ApiKeyRecord {
             name: r.name,
             prefix: r.prefix,
             qr_token: r.qr_token,
+            webhook,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
         })
@@ -198,4 +217,93 @@ where
     T: TryFrom<R, Error = StoreError>,
 {
     rows.into_iter().map(T::try_from).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: String,
+    key_id: String,
+    verification_id: String,
+    #[sqlx(rename = "type")]
+    event_type: String,
+    sequence: i64,
+    data: String,
+    created_at: DateTime<Utc>,
+    state: String,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<EventRow> for StoredEvent {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(StoredEvent {
+            data: from_json("webhook_events.data", &r.data)?,
+            id: r.id,
+            key_id: r.key_id,
+            verification_id: r.verification_id,
+            event_type: r.event_type,
+            sequence: r.sequence,
+            created_at: r.created_at,
+            state: r.state,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            delivered_at: r.delivered_at,
+        })
+    }
+}
+
+/// A claimed event with its key's webhook columns.
+#[derive(sqlx::FromRow)]
+pub(crate) struct DueEventRow {
+    #[sqlx(flatten)]
+    event: EventRow,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
+    webhook_old_secret: Option<String>,
+    webhook_old_secret_until: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<DueEventRow> for (StoredEvent, Option<WebhookConfig>) {
+    type Error = StoreError;
+    fn try_from(r: DueEventRow) -> Result<Self, StoreError> {
+        let hook = match (
+            r.webhook_url,
+            r.webhook_secret.as_deref().and_then(WebhookSecret::parse),
+        ) {
+            (Some(url), Some(secret)) => Some(WebhookConfig {
+                url,
+                secret,
+                old_secret: r
+                    .webhook_old_secret
+                    .as_deref()
+                    .and_then(WebhookSecret::parse),
+                old_until: r.webhook_old_secret_until,
+            }),
+            _ => None,
+        };
+        Ok((StoredEvent::try_from(r.event)?, hook))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    event_id: String,
+    attempted_at: DateTime<Utc>,
+    status_code: Option<i32>,
+    latency_ms: i64,
+    error: Option<String>,
+}
+
+impl From<DeliveryRow> for DeliveryAttempt {
+    fn from(r: DeliveryRow) -> Self {
+        DeliveryAttempt {
+            event_id: r.event_id,
+            attempted_at: r.attempted_at,
+            status_code: r.status_code.and_then(|c| u16::try_from(c).ok()),
+            latency_ms: r.latency_ms,
+            error: r.error,
+        }
+    }
 }

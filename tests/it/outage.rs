@@ -15,6 +15,7 @@ use v2client::AppState;
 use v2client::config::Settings;
 use v2client::domain::{Attempt, KeySettings, Verification, VerificationId};
 use v2client::store::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError};
+use v2client::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent, WebhookConfig};
 
 use crate::common::{TestApp, TestDb, postgres_url, with_search_path};
 
@@ -99,7 +100,39 @@ impl Store for DownStore {
         &self,
         _: &Verification,
         _: Option<&Attempt>,
+        _: &[NewEvent],
     ) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn set_webhook(
+        &self,
+        _: &str,
+        _: Option<&WebhookConfig>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        down()
+    }
+    async fn claim_due_events(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+    ) -> Result<Vec<(StoredEvent, Option<WebhookConfig>)>, StoreError> {
+        down()
+    }
+    async fn record_delivery(
+        &self,
+        _: &DeliveryAttempt,
+        _: AfterAttempt,
+    ) -> Result<(), StoreError> {
+        down()
+    }
+    async fn list_events(&self, _: Option<&str>, _: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        down()
+    }
+    async fn list_deliveries(&self, _: &str) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        down()
+    }
+    async fn redeliver(&self, _: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
         down()
     }
     async fn expire_overdue(

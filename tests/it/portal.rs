@@ -738,7 +738,13 @@ async fn a_verification_left_processing_is_decided_on_the_next_read(db: Db) {
     let mut v = app.db.store.get_verification(&vid).await.unwrap().unwrap();
     v.status = Status::Processing;
     v.portal.terms_accepted_at = Some(now());
-    assert!(app.db.store.update_verification(&v, None).await.unwrap());
+    assert!(
+        app.db
+            .store
+            .update_verification(&v, None, &[])
+            .await
+            .unwrap()
+    );
     let s = state(&app, &id).await;
     assert_eq!(s["status"], "verified", "{s}");
     assert_eq!(s["current_step"], "done");

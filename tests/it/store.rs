@@ -322,7 +322,11 @@ async fn updates_are_versioned_and_carry_their_attempt(db: Db) {
         content_hash: None,
         created_at: now(),
     };
-    assert!(s.update_verification(&next, Some(&attempt)).await.unwrap());
+    assert!(
+        s.update_verification(&next, Some(&attempt), &[])
+            .await
+            .unwrap()
+    );
     let stored = s.get_verification(&v.id).await.unwrap().unwrap();
     assert_eq!(stored.version, 1);
     assert_eq!(stored.status, Status::InProgress);
@@ -336,7 +340,11 @@ async fn updates_are_versioned_and_carry_their_attempt(db: Db) {
         id: "att_lost".into(),
         ..s.list_attempts(&v.id).await.unwrap()[0].clone()
     };
-    assert!(!s.update_verification(&stale, Some(&lost)).await.unwrap());
+    assert!(
+        !s.update_verification(&stale, Some(&lost), &[])
+            .await
+            .unwrap()
+    );
     let after = s.get_verification(&v.id).await.unwrap().unwrap();
     assert_eq!(after.status, Status::InProgress);
     assert_eq!(s.list_attempts(&v.id).await.unwrap().len(), 1);

@@ -1,0 +1,163 @@
+//! Webhooks: events written to an outbox in the same transaction as the change they
+//! report, delivered at least once, signed the Standard Webhooks way, retried for about
+//! three days, every attempt logged.
+
+pub mod dispatch;
+pub mod guard;
+pub mod signing;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::ids::random_bytes;
+use crate::domain::verification::rfc3339;
+use crate::domain::{Status, Verification};
+
+pub use signing::WebhookSecret;
+
+/// Where and how a key's events are delivered.
+#[derive(Clone, PartialEq)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: WebhookSecret,
+    /// The secret before the last rotation, still signing until `old_until`.
+    pub old_secret: Option<WebhookSecret>,
+    pub old_until: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("url", &self.url)
+            .field("old_until", &self.old_until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookConfig {
+    /// The secrets that sign a delivery at `now`: the current one, and the previous one
+    /// during its grace period.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&WebhookSecret> {
+        let mut out = vec![&self.secret];
+        if let (Some(old), Some(until)) = (&self.old_secret, self.old_until)
+            && now < until
+        {
+            out.push(old);
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    #[serde(rename = "verification.started")]
+    Started,
+    #[serde(rename = "verification.completed")]
+    Completed,
+    #[serde(rename = "verification.expired")]
+    Expired,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Started => "verification.started",
+            EventType::Completed => "verification.completed",
+            EventType::Expired => "verification.expired",
+        }
+    }
+}
+
+/// An event to write with a state change. Its per-verification `sequence` is assigned
+/// by the store inside the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: EventType,
+    /// What the event reports: `verification_id`, `status`, `extra_data`, and for
+    /// `verification.completed` the `decision`.
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn new_event_id() -> String {
+    format!("evt_{}", hex::encode(random_bytes::<16>()))
+}
+
+/// The event a move from `before` to `v.status` should send, if any.
+pub fn event_for(before: Status, v: &Verification, at: DateTime<Utc>) -> Option<NewEvent> {
+    if before == v.status {
+        return None;
+    }
+    let event_type = match v.status {
+        Status::InProgress => EventType::Started,
+        Status::Verified | Status::NeedsManualReview | Status::Rejected => EventType::Completed,
+        Status::Expired => EventType::Expired,
+        Status::Created | Status::Processing => return None,
+    };
+    let mut data = json!({
+        "verification_id": v.id,
+        "status": v.status.as_str(),
+        "extra_data": v.extra_data,
+    });
+    if event_type == EventType::Completed {
+        data["decision"] = v.results.get("decision").cloned().unwrap_or(Value::Null);
+    }
+    Some(NewEvent {
+        id: new_event_id(),
+        event_type,
+        data,
+        created_at: at,
+    })
+}
+
+/// An event as stored in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub key_id: String,
+    pub verification_id: String,
+    pub event_type: String,
+    pub sequence: i64,
+    pub data: Value,
+    pub created_at: DateTime<Utc>,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl StoredEvent {
+    /// The delivery body: the same bytes on every attempt.
+    pub fn body(&self) -> String {
+        let mut data = self.data.clone();
+        data["sequence"] = json!(self.sequence);
+        json!({
+            "id": self.id,
+            "type": self.event_type,
+            "created_at": rfc3339(self.created_at),
+            "timestamp": rfc3339(self.created_at),
+            "data": data,
+        })
+        .to_string()
+    }
+}
+
+/// One delivery attempt, for the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub event_id: String,
+    pub attempted_at: DateTime<Utc>,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+}
+
+/// What becomes of an event after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AfterAttempt {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
