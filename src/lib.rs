@@ -18,6 +18,7 @@ pub mod health;
 pub mod imaging;
 pub mod keys;
 pub mod observe;
+pub mod portal;
 pub mod ratelimit;
 pub mod store;
 pub mod web;
@@ -86,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::router(&state))
         .merge(health::router())
         .merge(web::router())
+        .merge(portal::router())
         .fallback(web::not_found)
         .layer(axum::middleware::from_fn(observe::log_request))
         .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
