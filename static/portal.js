@@ -54,6 +54,15 @@
     });
   }
 
+  if (embed) {
+    // Escape inside the frame closes the modal, as it does outside it.
+    document.addEventListener('keydown', function (ev) {
+      if (ev.key !== 'Escape') return;
+      lastPosted = '';
+      post('close', knownStatus);
+    });
+  }
+
   if (data.page === 'status') {
     // Expired or already decided: tell the SDK, nothing else to do.
     if (knownStatus) post(eventFor(knownStatus), knownStatus);

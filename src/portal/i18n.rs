@@ -677,115 +677,373 @@ static FR: Strings = Strings {
 };
 
 const REASONS_EN: &[(&str, &str)] = &[
-    ("IMAGE_TOO_SMALL", "The photo is too small. Come closer so that the document fills the frame."),
-    ("IMAGE_BLURRY", "The photo is blurry. Hold still, let the camera focus and try again."),
-    ("IMAGE_TOO_DARK", "The photo is too dark. Move to a brighter place."),
-    ("IMAGE_TOO_BRIGHT", "The photo is too bright. Avoid direct sunlight or strong lamps."),
-    ("IMAGE_GLARE", "There is glare on the document. Tilt it slightly or move away from the light."),
-    ("DOCUMENT_NOT_FOUND", "We could not find the document. Show the whole document with all four corners, on a plain background."),
-    ("FACE_NOT_FOUND", "We could not see a face. Make sure the face is fully visible and well lit."),
-    ("MULTIPLE_FACES", "More than one face is visible. Make sure only you are in the picture."),
-    ("FACE_TOO_SMALL", "The face is too small. Come closer to the camera."),
-    ("LIVENESS_FAILED", "We could not confirm that you were there in person. Try again in good light and follow the instruction."),
-    ("LIVENESS_NO_FACE_IN_FRAME", "Your face left the picture. Keep your whole face in the frame the whole time."),
-    ("LIVENESS_STATIC_FRAMES", "The pictures show no movement. Move as instructed while the pictures are taken."),
-    ("LIVENESS_WRONG_MOVEMENT", "The movement did not match the instruction. Follow the instruction on the screen."),
-    ("LIVENESS_TOO_FEW_FRAMES", "Too few pictures were taken. Try again and keep the camera on until it finishes."),
-    ("UNSUPPORTED_FORMAT", "This file type is not supported. Use a JPEG, PNG or WebP photo."),
-    ("IMAGE_TOO_LARGE", "The file is too large. Use a smaller photo."),
-    ("IMAGE_CORRUPT", "The file could not be read. Take a new photo."),
+    (
+        "IMAGE_TOO_SMALL",
+        "The photo is too small. Come closer so that the document fills the frame.",
+    ),
+    (
+        "IMAGE_BLURRY",
+        "The photo is blurry. Hold still, let the camera focus and try again.",
+    ),
+    (
+        "IMAGE_TOO_DARK",
+        "The photo is too dark. Move to a brighter place.",
+    ),
+    (
+        "IMAGE_TOO_BRIGHT",
+        "The photo is too bright. Avoid direct sunlight or strong lamps.",
+    ),
+    (
+        "IMAGE_GLARE",
+        "There is glare on the document. Tilt it slightly or move away from the light.",
+    ),
+    (
+        "DOCUMENT_NOT_FOUND",
+        "We could not find the document. Show the whole document with all four corners, on a plain background.",
+    ),
+    (
+        "FACE_NOT_FOUND",
+        "We could not see a face. Make sure the face is fully visible and well lit.",
+    ),
+    (
+        "MULTIPLE_FACES",
+        "More than one face is visible. Make sure only you are in the picture.",
+    ),
+    (
+        "FACE_TOO_SMALL",
+        "The face is too small. Come closer to the camera.",
+    ),
+    (
+        "LIVENESS_FAILED",
+        "We could not confirm that you were there in person. Try again in good light and follow the instruction.",
+    ),
+    (
+        "LIVENESS_NO_FACE_IN_FRAME",
+        "Your face left the picture. Keep your whole face in the frame the whole time.",
+    ),
+    (
+        "LIVENESS_STATIC_FRAMES",
+        "The pictures show no movement. Move as instructed while the pictures are taken.",
+    ),
+    (
+        "LIVENESS_WRONG_MOVEMENT",
+        "The movement did not match the instruction. Follow the instruction on the screen.",
+    ),
+    (
+        "LIVENESS_TOO_FEW_FRAMES",
+        "Too few pictures were taken. Try again and keep the camera on until it finishes.",
+    ),
+    (
+        "UNSUPPORTED_FORMAT",
+        "This file type is not supported. Use a JPEG, PNG or WebP photo.",
+    ),
+    (
+        "IMAGE_TOO_LARGE",
+        "The file is too large. Use a smaller photo.",
+    ),
+    (
+        "IMAGE_CORRUPT",
+        "The file could not be read. Take a new photo.",
+    ),
     ("FIELD_REQUIRED", "Please fill in this field."),
     ("FIELD_INVALID", "Please check this value."),
     ("GENERIC", "Something went wrong. Please try again."),
 ];
 
 const REASONS_NL: &[(&str, &str)] = &[
-    ("IMAGE_TOO_SMALL", "De foto is te klein. Kom dichterbij zodat het document het beeld vult."),
-    ("IMAGE_BLURRY", "De foto is onscherp. Houd stil, laat de camera scherpstellen en probeer het opnieuw."),
-    ("IMAGE_TOO_DARK", "De foto is te donker. Ga naar een lichtere plek."),
-    ("IMAGE_TOO_BRIGHT", "De foto is te licht. Vermijd direct zonlicht of felle lampen."),
-    ("IMAGE_GLARE", "Er is schittering op het document. Kantel het iets of ga uit het licht."),
-    ("DOCUMENT_NOT_FOUND", "We konden het document niet vinden. Laat het hele document zien met alle vier de hoeken, op een effen achtergrond."),
-    ("FACE_NOT_FOUND", "We zagen geen gezicht. Zorg dat het gezicht helemaal zichtbaar en goed verlicht is."),
-    ("MULTIPLE_FACES", "Er is meer dan één gezicht te zien. Zorg dat alleen jij in beeld bent."),
-    ("FACE_TOO_SMALL", "Het gezicht is te klein. Kom dichter bij de camera."),
-    ("LIVENESS_FAILED", "We konden niet bevestigen dat je er zelf was. Probeer het opnieuw in goed licht en volg de instructie."),
-    ("LIVENESS_NO_FACE_IN_FRAME", "Je gezicht ging uit beeld. Houd je hele gezicht steeds in beeld."),
-    ("LIVENESS_STATIC_FRAMES", "De foto's tonen geen beweging. Beweeg zoals gevraagd terwijl de foto's worden gemaakt."),
-    ("LIVENESS_WRONG_MOVEMENT", "De beweging paste niet bij de instructie. Volg de instructie op het scherm."),
-    ("LIVENESS_TOO_FEW_FRAMES", "Er zijn te weinig foto's gemaakt. Probeer het opnieuw en laat de camera aan tot het klaar is."),
-    ("UNSUPPORTED_FORMAT", "Dit bestandstype wordt niet ondersteund. Gebruik een JPEG-, PNG- of WebP-foto."),
-    ("IMAGE_TOO_LARGE", "Het bestand is te groot. Gebruik een kleinere foto."),
-    ("IMAGE_CORRUPT", "Het bestand kon niet worden gelezen. Maak een nieuwe foto."),
+    (
+        "IMAGE_TOO_SMALL",
+        "De foto is te klein. Kom dichterbij zodat het document het beeld vult.",
+    ),
+    (
+        "IMAGE_BLURRY",
+        "De foto is onscherp. Houd stil, laat de camera scherpstellen en probeer het opnieuw.",
+    ),
+    (
+        "IMAGE_TOO_DARK",
+        "De foto is te donker. Ga naar een lichtere plek.",
+    ),
+    (
+        "IMAGE_TOO_BRIGHT",
+        "De foto is te licht. Vermijd direct zonlicht of felle lampen.",
+    ),
+    (
+        "IMAGE_GLARE",
+        "Er is schittering op het document. Kantel het iets of ga uit het licht.",
+    ),
+    (
+        "DOCUMENT_NOT_FOUND",
+        "We konden het document niet vinden. Laat het hele document zien met alle vier de hoeken, op een effen achtergrond.",
+    ),
+    (
+        "FACE_NOT_FOUND",
+        "We zagen geen gezicht. Zorg dat het gezicht helemaal zichtbaar en goed verlicht is.",
+    ),
+    (
+        "MULTIPLE_FACES",
+        "Er is meer dan één gezicht te zien. Zorg dat alleen jij in beeld bent.",
+    ),
+    (
+        "FACE_TOO_SMALL",
+        "Het gezicht is te klein. Kom dichter bij de camera.",
+    ),
+    (
+        "LIVENESS_FAILED",
+        "We konden niet bevestigen dat je er zelf was. Probeer het opnieuw in goed licht en volg de instructie.",
+    ),
+    (
+        "LIVENESS_NO_FACE_IN_FRAME",
+        "Je gezicht ging uit beeld. Houd je hele gezicht steeds in beeld.",
+    ),
+    (
+        "LIVENESS_STATIC_FRAMES",
+        "De foto's tonen geen beweging. Beweeg zoals gevraagd terwijl de foto's worden gemaakt.",
+    ),
+    (
+        "LIVENESS_WRONG_MOVEMENT",
+        "De beweging paste niet bij de instructie. Volg de instructie op het scherm.",
+    ),
+    (
+        "LIVENESS_TOO_FEW_FRAMES",
+        "Er zijn te weinig foto's gemaakt. Probeer het opnieuw en laat de camera aan tot het klaar is.",
+    ),
+    (
+        "UNSUPPORTED_FORMAT",
+        "Dit bestandstype wordt niet ondersteund. Gebruik een JPEG-, PNG- of WebP-foto.",
+    ),
+    (
+        "IMAGE_TOO_LARGE",
+        "Het bestand is te groot. Gebruik een kleinere foto.",
+    ),
+    (
+        "IMAGE_CORRUPT",
+        "Het bestand kon niet worden gelezen. Maak een nieuwe foto.",
+    ),
     ("FIELD_REQUIRED", "Vul dit veld in."),
     ("FIELD_INVALID", "Controleer deze waarde."),
     ("GENERIC", "Er ging iets mis. Probeer het opnieuw."),
 ];
 
 const REASONS_ES: &[(&str, &str)] = &[
-    ("IMAGE_TOO_SMALL", "La foto es demasiado pequeña. Acércate para que el documento llene el encuadre."),
-    ("IMAGE_BLURRY", "La foto está borrosa. No te muevas, deja que la cámara enfoque e inténtalo de nuevo."),
-    ("IMAGE_TOO_DARK", "La foto está demasiado oscura. Ve a un lugar con más luz."),
-    ("IMAGE_TOO_BRIGHT", "La foto tiene demasiada luz. Evita el sol directo o las lámparas fuertes."),
-    ("IMAGE_GLARE", "Hay reflejos en el documento. Inclínalo un poco o apártate de la luz."),
-    ("DOCUMENT_NOT_FOUND", "No encontramos el documento. Muestra el documento entero con las cuatro esquinas, sobre un fondo liso."),
-    ("FACE_NOT_FOUND", "No vimos ninguna cara. Asegúrate de que la cara se ve entera y con buena luz."),
-    ("MULTIPLE_FACES", "Se ve más de una cara. Asegúrate de que solo apareces tú."),
-    ("FACE_TOO_SMALL", "La cara es demasiado pequeña. Acércate a la cámara."),
-    ("LIVENESS_FAILED", "No pudimos confirmar que estabas presente. Inténtalo de nuevo con buena luz y sigue la instrucción."),
-    ("LIVENESS_NO_FACE_IN_FRAME", "Tu cara salió del encuadre. Mantén toda la cara en el encuadre en todo momento."),
-    ("LIVENESS_STATIC_FRAMES", "Las fotos no muestran movimiento. Muévete como se indica mientras se hacen las fotos."),
-    ("LIVENESS_WRONG_MOVEMENT", "El movimiento no coincidía con la instrucción. Sigue la instrucción de la pantalla."),
-    ("LIVENESS_TOO_FEW_FRAMES", "Se hicieron muy pocas fotos. Inténtalo de nuevo y deja la cámara encendida hasta que termine."),
-    ("UNSUPPORTED_FORMAT", "Este tipo de archivo no es compatible. Usa una foto JPEG, PNG o WebP."),
-    ("IMAGE_TOO_LARGE", "El archivo es demasiado grande. Usa una foto más pequeña."),
-    ("IMAGE_CORRUPT", "No se pudo leer el archivo. Haz una foto nueva."),
+    (
+        "IMAGE_TOO_SMALL",
+        "La foto es demasiado pequeña. Acércate para que el documento llene el encuadre.",
+    ),
+    (
+        "IMAGE_BLURRY",
+        "La foto está borrosa. No te muevas, deja que la cámara enfoque e inténtalo de nuevo.",
+    ),
+    (
+        "IMAGE_TOO_DARK",
+        "La foto está demasiado oscura. Ve a un lugar con más luz.",
+    ),
+    (
+        "IMAGE_TOO_BRIGHT",
+        "La foto tiene demasiada luz. Evita el sol directo o las lámparas fuertes.",
+    ),
+    (
+        "IMAGE_GLARE",
+        "Hay reflejos en el documento. Inclínalo un poco o apártate de la luz.",
+    ),
+    (
+        "DOCUMENT_NOT_FOUND",
+        "No encontramos el documento. Muestra el documento entero con las cuatro esquinas, sobre un fondo liso.",
+    ),
+    (
+        "FACE_NOT_FOUND",
+        "No vimos ninguna cara. Asegúrate de que la cara se ve entera y con buena luz.",
+    ),
+    (
+        "MULTIPLE_FACES",
+        "Se ve más de una cara. Asegúrate de que solo apareces tú.",
+    ),
+    (
+        "FACE_TOO_SMALL",
+        "La cara es demasiado pequeña. Acércate a la cámara.",
+    ),
+    (
+        "LIVENESS_FAILED",
+        "No pudimos confirmar que estabas presente. Inténtalo de nuevo con buena luz y sigue la instrucción.",
+    ),
+    (
+        "LIVENESS_NO_FACE_IN_FRAME",
+        "Tu cara salió del encuadre. Mantén toda la cara en el encuadre en todo momento.",
+    ),
+    (
+        "LIVENESS_STATIC_FRAMES",
+        "Las fotos no muestran movimiento. Muévete como se indica mientras se hacen las fotos.",
+    ),
+    (
+        "LIVENESS_WRONG_MOVEMENT",
+        "El movimiento no coincidía con la instrucción. Sigue la instrucción de la pantalla.",
+    ),
+    (
+        "LIVENESS_TOO_FEW_FRAMES",
+        "Se hicieron muy pocas fotos. Inténtalo de nuevo y deja la cámara encendida hasta que termine.",
+    ),
+    (
+        "UNSUPPORTED_FORMAT",
+        "Este tipo de archivo no es compatible. Usa una foto JPEG, PNG o WebP.",
+    ),
+    (
+        "IMAGE_TOO_LARGE",
+        "El archivo es demasiado grande. Usa una foto más pequeña.",
+    ),
+    (
+        "IMAGE_CORRUPT",
+        "No se pudo leer el archivo. Haz una foto nueva.",
+    ),
     ("FIELD_REQUIRED", "Rellena este campo."),
     ("FIELD_INVALID", "Revisa este valor."),
     ("GENERIC", "Algo ha fallado. Inténtalo de nuevo."),
 ];
 
 const REASONS_DE: &[(&str, &str)] = &[
-    ("IMAGE_TOO_SMALL", "Das Foto ist zu klein. Geh näher heran, damit das Dokument das Bild füllt."),
-    ("IMAGE_BLURRY", "Das Foto ist unscharf. Halte still, lass die Kamera scharfstellen und versuche es erneut."),
-    ("IMAGE_TOO_DARK", "Das Foto ist zu dunkel. Geh an einen helleren Ort."),
-    ("IMAGE_TOO_BRIGHT", "Das Foto ist zu hell. Vermeide direktes Sonnenlicht oder helle Lampen."),
-    ("IMAGE_GLARE", "Auf dem Dokument spiegelt sich Licht. Kippe es leicht oder geh aus dem Licht."),
-    ("DOCUMENT_NOT_FOUND", "Wir konnten das Dokument nicht finden. Zeige das ganze Dokument mit allen vier Ecken auf einem einfarbigen Hintergrund."),
-    ("FACE_NOT_FOUND", "Wir konnten kein Gesicht erkennen. Achte darauf, dass das Gesicht ganz sichtbar und gut beleuchtet ist."),
-    ("MULTIPLE_FACES", "Mehr als ein Gesicht ist zu sehen. Achte darauf, dass nur du im Bild bist."),
-    ("FACE_TOO_SMALL", "Das Gesicht ist zu klein. Geh näher an die Kamera."),
-    ("LIVENESS_FAILED", "Wir konnten nicht bestätigen, dass du selbst anwesend warst. Versuche es bei gutem Licht erneut und folge der Anweisung."),
-    ("LIVENESS_NO_FACE_IN_FRAME", "Dein Gesicht war nicht mehr im Bild. Behalte das ganze Gesicht die ganze Zeit im Bild."),
-    ("LIVENESS_STATIC_FRAMES", "Die Bilder zeigen keine Bewegung. Bewege dich wie angegeben, während die Bilder aufgenommen werden."),
-    ("LIVENESS_WRONG_MOVEMENT", "Die Bewegung passte nicht zur Anweisung. Folge der Anweisung auf dem Bildschirm."),
-    ("LIVENESS_TOO_FEW_FRAMES", "Es wurden zu wenige Bilder aufgenommen. Versuche es erneut und lass die Kamera an, bis es fertig ist."),
-    ("UNSUPPORTED_FORMAT", "Dieser Dateityp wird nicht unterstützt. Verwende ein JPEG-, PNG- oder WebP-Foto."),
-    ("IMAGE_TOO_LARGE", "Die Datei ist zu groß. Verwende ein kleineres Foto."),
-    ("IMAGE_CORRUPT", "Die Datei konnte nicht gelesen werden. Nimm ein neues Foto auf."),
+    (
+        "IMAGE_TOO_SMALL",
+        "Das Foto ist zu klein. Geh näher heran, damit das Dokument das Bild füllt.",
+    ),
+    (
+        "IMAGE_BLURRY",
+        "Das Foto ist unscharf. Halte still, lass die Kamera scharfstellen und versuche es erneut.",
+    ),
+    (
+        "IMAGE_TOO_DARK",
+        "Das Foto ist zu dunkel. Geh an einen helleren Ort.",
+    ),
+    (
+        "IMAGE_TOO_BRIGHT",
+        "Das Foto ist zu hell. Vermeide direktes Sonnenlicht oder helle Lampen.",
+    ),
+    (
+        "IMAGE_GLARE",
+        "Auf dem Dokument spiegelt sich Licht. Kippe es leicht oder geh aus dem Licht.",
+    ),
+    (
+        "DOCUMENT_NOT_FOUND",
+        "Wir konnten das Dokument nicht finden. Zeige das ganze Dokument mit allen vier Ecken auf einem einfarbigen Hintergrund.",
+    ),
+    (
+        "FACE_NOT_FOUND",
+        "Wir konnten kein Gesicht erkennen. Achte darauf, dass das Gesicht ganz sichtbar und gut beleuchtet ist.",
+    ),
+    (
+        "MULTIPLE_FACES",
+        "Mehr als ein Gesicht ist zu sehen. Achte darauf, dass nur du im Bild bist.",
+    ),
+    (
+        "FACE_TOO_SMALL",
+        "Das Gesicht ist zu klein. Geh näher an die Kamera.",
+    ),
+    (
+        "LIVENESS_FAILED",
+        "Wir konnten nicht bestätigen, dass du selbst anwesend warst. Versuche es bei gutem Licht erneut und folge der Anweisung.",
+    ),
+    (
+        "LIVENESS_NO_FACE_IN_FRAME",
+        "Dein Gesicht war nicht mehr im Bild. Behalte das ganze Gesicht die ganze Zeit im Bild.",
+    ),
+    (
+        "LIVENESS_STATIC_FRAMES",
+        "Die Bilder zeigen keine Bewegung. Bewege dich wie angegeben, während die Bilder aufgenommen werden.",
+    ),
+    (
+        "LIVENESS_WRONG_MOVEMENT",
+        "Die Bewegung passte nicht zur Anweisung. Folge der Anweisung auf dem Bildschirm.",
+    ),
+    (
+        "LIVENESS_TOO_FEW_FRAMES",
+        "Es wurden zu wenige Bilder aufgenommen. Versuche es erneut und lass die Kamera an, bis es fertig ist.",
+    ),
+    (
+        "UNSUPPORTED_FORMAT",
+        "Dieser Dateityp wird nicht unterstützt. Verwende ein JPEG-, PNG- oder WebP-Foto.",
+    ),
+    (
+        "IMAGE_TOO_LARGE",
+        "Die Datei ist zu groß. Verwende ein kleineres Foto.",
+    ),
+    (
+        "IMAGE_CORRUPT",
+        "Die Datei konnte nicht gelesen werden. Nimm ein neues Foto auf.",
+    ),
     ("FIELD_REQUIRED", "Bitte fülle dieses Feld aus."),
     ("FIELD_INVALID", "Bitte prüfe diesen Wert."),
-    ("GENERIC", "Etwas ist schiefgelaufen. Bitte versuche es erneut."),
+    (
+        "GENERIC",
+        "Etwas ist schiefgelaufen. Bitte versuche es erneut.",
+    ),
 ];
 
 const REASONS_FR: &[(&str, &str)] = &[
-    ("IMAGE_TOO_SMALL", "La photo est trop petite. Rapprochez-vous pour que le document remplisse le cadre."),
-    ("IMAGE_BLURRY", "La photo est floue. Restez immobile, laissez l'appareil faire la mise au point et réessayez."),
-    ("IMAGE_TOO_DARK", "La photo est trop sombre. Placez-vous dans un endroit plus lumineux."),
-    ("IMAGE_TOO_BRIGHT", "La photo est trop claire. Évitez le soleil direct ou les lampes fortes."),
-    ("IMAGE_GLARE", "Il y a un reflet sur le document. Inclinez-le légèrement ou éloignez-vous de la lumière."),
-    ("DOCUMENT_NOT_FOUND", "Nous n'avons pas trouvé le document. Montrez tout le document avec ses quatre coins, sur un fond uni."),
-    ("FACE_NOT_FOUND", "Nous n'avons pas vu de visage. Assurez-vous que le visage est entièrement visible et bien éclairé."),
-    ("MULTIPLE_FACES", "Plusieurs visages sont visibles. Assurez-vous d'être seul sur l'image."),
-    ("FACE_TOO_SMALL", "Le visage est trop petit. Rapprochez-vous de l'appareil photo."),
-    ("LIVENESS_FAILED", "Nous n'avons pas pu confirmer votre présence. Réessayez dans un endroit bien éclairé et suivez la consigne."),
-    ("LIVENESS_NO_FACE_IN_FRAME", "Votre visage est sorti du cadre. Gardez tout votre visage dans le cadre du début à la fin."),
-    ("LIVENESS_STATIC_FRAMES", "Les images ne montrent aucun mouvement. Bougez comme indiqué pendant la prise des images."),
-    ("LIVENESS_WRONG_MOVEMENT", "Le mouvement ne correspondait pas à la consigne. Suivez la consigne à l'écran."),
-    ("LIVENESS_TOO_FEW_FRAMES", "Trop peu d'images ont été prises. Réessayez et laissez l'appareil photo allumé jusqu'à la fin."),
-    ("UNSUPPORTED_FORMAT", "Ce type de fichier n'est pas pris en charge. Utilisez une photo JPEG, PNG ou WebP."),
-    ("IMAGE_TOO_LARGE", "Le fichier est trop volumineux. Utilisez une photo plus petite."),
-    ("IMAGE_CORRUPT", "Le fichier n'a pas pu être lu. Prenez une nouvelle photo."),
+    (
+        "IMAGE_TOO_SMALL",
+        "La photo est trop petite. Rapprochez-vous pour que le document remplisse le cadre.",
+    ),
+    (
+        "IMAGE_BLURRY",
+        "La photo est floue. Restez immobile, laissez l'appareil faire la mise au point et réessayez.",
+    ),
+    (
+        "IMAGE_TOO_DARK",
+        "La photo est trop sombre. Placez-vous dans un endroit plus lumineux.",
+    ),
+    (
+        "IMAGE_TOO_BRIGHT",
+        "La photo est trop claire. Évitez le soleil direct ou les lampes fortes.",
+    ),
+    (
+        "IMAGE_GLARE",
+        "Il y a un reflet sur le document. Inclinez-le légèrement ou éloignez-vous de la lumière.",
+    ),
+    (
+        "DOCUMENT_NOT_FOUND",
+        "Nous n'avons pas trouvé le document. Montrez tout le document avec ses quatre coins, sur un fond uni.",
+    ),
+    (
+        "FACE_NOT_FOUND",
+        "Nous n'avons pas vu de visage. Assurez-vous que le visage est entièrement visible et bien éclairé.",
+    ),
+    (
+        "MULTIPLE_FACES",
+        "Plusieurs visages sont visibles. Assurez-vous d'être seul sur l'image.",
+    ),
+    (
+        "FACE_TOO_SMALL",
+        "Le visage est trop petit. Rapprochez-vous de l'appareil photo.",
+    ),
+    (
+        "LIVENESS_FAILED",
+        "Nous n'avons pas pu confirmer votre présence. Réessayez dans un endroit bien éclairé et suivez la consigne.",
+    ),
+    (
+        "LIVENESS_NO_FACE_IN_FRAME",
+        "Votre visage est sorti du cadre. Gardez tout votre visage dans le cadre du début à la fin.",
+    ),
+    (
+        "LIVENESS_STATIC_FRAMES",
+        "Les images ne montrent aucun mouvement. Bougez comme indiqué pendant la prise des images.",
+    ),
+    (
+        "LIVENESS_WRONG_MOVEMENT",
+        "Le mouvement ne correspondait pas à la consigne. Suivez la consigne à l'écran.",
+    ),
+    (
+        "LIVENESS_TOO_FEW_FRAMES",
+        "Trop peu d'images ont été prises. Réessayez et laissez l'appareil photo allumé jusqu'à la fin.",
+    ),
+    (
+        "UNSUPPORTED_FORMAT",
+        "Ce type de fichier n'est pas pris en charge. Utilisez une photo JPEG, PNG ou WebP.",
+    ),
+    (
+        "IMAGE_TOO_LARGE",
+        "Le fichier est trop volumineux. Utilisez une photo plus petite.",
+    ),
+    (
+        "IMAGE_CORRUPT",
+        "Le fichier n'a pas pu être lu. Prenez une nouvelle photo.",
+    ),
     ("FIELD_REQUIRED", "Veuillez remplir ce champ."),
     ("FIELD_INVALID", "Veuillez vérifier cette valeur."),
     ("GENERIC", "Un problème est survenu. Veuillez réessayer."),
@@ -807,7 +1065,10 @@ mod tests {
     #[test]
     fn header_q_values_are_honoured() {
         assert_eq!(negotiate(None, Some("de-DE,de;q=0.9")), Lang::De);
-        assert_eq!(negotiate(None, Some("fr;q=0.5, nl;q=0.8, en;q=0.7")), Lang::Nl);
+        assert_eq!(
+            negotiate(None, Some("fr;q=0.5, nl;q=0.8, en;q=0.7")),
+            Lang::Nl
+        );
         // Unsupported languages are skipped, even when preferred.
         assert_eq!(negotiate(None, Some("pt-BR, es;q=0.4, *;q=0.1")), Lang::Es);
         // Ties go to the first listed.

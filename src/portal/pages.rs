@@ -312,7 +312,12 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
     let today = now().format("%Y-%m-%d").to_string();
     let form_fields = v.modules["form_data"]["fields"]
         .as_array()
-        .map(|fields| fields.iter().filter_map(|f| field_view(f, t, &today)).collect())
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| field_view(f, t, &today))
+                .collect()
+        })
         .unwrap_or_default();
 
     FlowPage {

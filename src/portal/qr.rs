@@ -88,6 +88,9 @@ mod tests {
         assert!(svg.ends_with("</svg>"));
         assert!(svg.contains("<path fill=\"#000000\" d=\"M"));
         // Different text, different modules.
-        assert_ne!(svg, qr_svg("https://verify.test/verify?verification_id=ver_0124"));
+        assert_ne!(
+            svg,
+            qr_svg("https://verify.test/verify?verification_id=ver_0124")
+        );
     }
 }

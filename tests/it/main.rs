@@ -14,4 +14,5 @@ mod cli;
 mod faces;
 mod imaging;
 mod outage;
+mod portal_pages;
 mod store;
