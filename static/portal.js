@@ -854,9 +854,13 @@
     const fields = Array.prototype.filter.call(form.elements, function (el) {
       return el.name && (el.tagName === 'INPUT' || el.tagName === 'SELECT');
     });
+    // A marked field is re-checked as it is edited (not on blur: a message vanishing
+    // on blur shifts the layout under a pointer on its way to the submit button).
     fields.forEach(function (el) {
-      el.addEventListener('blur', function () {
-        if (el.hasAttribute('aria-invalid')) setFieldProblem(el, fieldProblem(el));
+      ['input', 'change'].forEach(function (type) {
+        el.addEventListener(type, function () {
+          if (el.hasAttribute('aria-invalid')) setFieldProblem(el, fieldProblem(el));
+        });
       });
     });
 
