@@ -423,9 +423,12 @@
     }
   }
 
+  /** A computer rather than a phone: a fine pointer, no touch, a wide screen. The screen,
+   * not the window, since the SDK's modal is narrow even on a desktop. */
   function isDesktop() {
     const coarse = window.matchMedia && window.matchMedia('(pointer: coarse)').matches;
-    return !coarse && !('ontouchstart' in window) && window.innerWidth >= 768;
+    const touch = 'ontouchstart' in window || navigator.maxTouchPoints > 0;
+    return !coarse && !touch && Math.max(window.screen.width, window.innerWidth) >= 768;
   }
 
   const HERE_KEY = 'v2client-here-' + id;
