@@ -195,8 +195,11 @@
     });
     if (index < 0) index = 0;
     items.forEach(function (li, i) {
-      const failed = st.progress && st.progress[li.dataset.step] === 'failed';
-      li.className = failed ? 'failed' : i < index ? 'complete' : i === index ? 'current' : '';
+      const progress = st.progress ? st.progress[li.dataset.step] : undefined;
+      // At the end, a step the flow never reached (after a failure) is not complete.
+      const reached = !finished || progress === undefined || progress === 'completed';
+      li.className =
+        progress === 'failed' ? 'failed' : i < index ? (reached ? 'complete' : '') : i === index ? 'current' : '';
       if (i === index) li.setAttribute('aria-current', 'step');
       else li.removeAttribute('aria-current');
     });
@@ -340,6 +343,7 @@
     document.getElementById('result-body').textContent = ui[kind + '_body'] || '';
     const retry = document.getElementById('retry-button');
     if (retry) retry.hidden = kind !== 'rejected' && kind !== 'expired';
+    if (kind === 'rejected' && state && state.last_rejection) showProblems(state.last_rejection.reasons);
 
     if (status === 'processing') {
       // The decision is moments away: wait for it, but not forever.
