@@ -51,11 +51,23 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Static assets, compiled into the binary so that one file is the whole deployment.
-const STATIC_FILES: &[(&str, &str, &str)] = &[(
-    "app.css",
-    "text/css; charset=utf-8",
-    include_str!("../static/app.css"),
-)];
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/app.css"),
+    ),
+    (
+        "portal.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/portal.css"),
+    ),
+    (
+        "portal.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/portal.js"),
+    ),
+];
 
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>, uri: Uri) -> Response {
     match STATIC_FILES.iter().find(|(name, _, _)| *name == file) {

@@ -1,4 +1,19 @@
-//! The end user's side: the portal's JSON API (and its pages).
+//! The end-user portal: the `/verify` pages, the desktop→phone QR code, the embeddable
+//! SDK's assets, the JSON step API the pages drive, and the QR entry (`/generate`).
 
 pub mod api;
 pub mod entry;
+pub mod i18n;
+pub mod pages;
+pub mod qr;
+
+pub use qr::qr_svg;
+
+use axum::Router;
+
+use crate::AppState;
+
+/// The portal's page routes (`/verify`, `/verify/qr.svg`, the SDK assets, `/generate`).
+pub fn router() -> Router<AppState> {
+    pages::router().merge(entry::router())
+}

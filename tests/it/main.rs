@@ -15,4 +15,5 @@ mod faces;
 mod imaging;
 mod outage;
 mod portal;
+mod portal_pages;
 mod store;

@@ -1,0 +1,506 @@
+//! `GET /verify`: the end-user page, and the embeddable SDK's assets.
+//!
+//! The server decides which page a link gets (not valid, expired, already complete, or the
+//! flow) and renders it in the user's language; `static/portal.js` then drives the flow
+//! through the portal's JSON API, so every step survives a reload.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::Value;
+
+use super::i18n::{self, Lang, Strings};
+use crate::AppState;
+use crate::domain::settings::parse_origin;
+use crate::domain::verification::now;
+use crate::domain::{Status, Verification, VerificationId};
+use crate::web::PAGE_CSP;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/verify", get(verify))
+        .route("/verify/qr.svg", get(super::qr::qr_image))
+        .route("/verification-sdk.js", get(sdk_js))
+        .route("/modal.css", get(sdk_css))
+}
+
+/// Cache-busts the page's own assets across releases (`/static/portal.js?v=…`).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Longest side, in pixels, the browser scales photos down to before upload.
+const DOCUMENT_MAX_SIDE: u32 = 2000;
+const SELFIE_MAX_SIDE: u32 = 1024;
+
+/// One entry of the progress indicator.
+pub struct StepView {
+    /// `terms`, `document`, `liveness`, `form_data` or `done`.
+    pub key: &'static str,
+    pub label: &'static str,
+}
+
+/// One photographed side of a document.
+pub struct SideView {
+    /// `front` or `back`.
+    pub key: &'static str,
+    pub title: &'static str,
+    pub hint: &'static str,
+}
+
+pub struct DocumentOption {
+    pub value: String,
+    pub label: String,
+}
+
+/// A form field as the page renders it.
+pub struct FieldView {
+    pub name: String,
+    /// The API's type: `text`, `date`, `email`, `tel` or `country`.
+    pub kind: String,
+    /// The `<input type>`; `country` fields render as a `<select>` instead.
+    pub input_type: &'static str,
+    pub label: String,
+    pub required: bool,
+    pub autocomplete: &'static str,
+    /// Latest allowed date (birth dates lie in the past), `YYYY-MM-DD`.
+    pub max: Option<String>,
+}
+
+/// The flow page: one document with a section per step.
+#[derive(Template, WebTemplate)]
+#[template(path = "portal/flow.html")]
+pub struct FlowPage {
+    pub t: &'static Strings,
+    pub lang: &'static str,
+    pub version: &'static str,
+    pub verification_id: String,
+    /// The verification's modules in order, comma-separated, for the script.
+    pub flow: String,
+    pub steps: Vec<StepView>,
+    pub has_terms: bool,
+    pub has_document: bool,
+    pub has_liveness: bool,
+    pub has_form: bool,
+    pub document_types: Vec<DocumentOption>,
+    pub sides: Vec<SideView>,
+    pub form_fields: Vec<FieldView>,
+    pub countries: Vec<&'static str>,
+    pub document_max_side: u32,
+    pub selfie_max_side: u32,
+    /// Reason-code messages and script strings, JSON (see [`i18n::client_messages_json`]).
+    pub messages_json: String,
+    /// Opened by the SDK inside its modal (`?embed=1`).
+    pub embed: bool,
+    /// The one origin the page may `postMessage` to; without it, it posts nothing.
+    pub parent_origin: Option<String>,
+}
+
+/// A page that ends the visit: link not valid, expired, already complete, unavailable.
+#[derive(Template, WebTemplate)]
+#[template(path = "portal/status.html")]
+pub struct StatusPage {
+    pub t: &'static Strings,
+    pub lang: &'static str,
+    pub version: &'static str,
+    /// `not_found`, `expired`, `completed` or `unavailable`.
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub message: &'static str,
+    pub verification_id: Option<String>,
+    /// The verification's status, for the SDK's events.
+    pub status: Option<&'static str>,
+    pub embed: bool,
+    pub parent_origin: Option<String>,
+}
+
+/// The page Content-Security-Policy ([`PAGE_CSP`]) with `frame-ancestors` set to the given
+/// origins, or `'none'` when there are none. Anything that is not a plain normalised origin
+/// (`https://app.example`) is left out, so no input can add a directive.
+pub fn page_csp(frame_ancestors: &[String]) -> String {
+    let sources: Vec<&str> = frame_ancestors
+        .iter()
+        .map(String::as_str)
+        .filter(|o| parse_origin(o).is_ok_and(|n| n == *o))
+        .collect();
+    let ancestors = if sources.is_empty() {
+        "'none'".to_owned()
+    } else {
+        sources.join(" ")
+    };
+    PAGE_CSP
+        .split(';')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.starts_with("frame-ancestors"))
+        .map(str::to_owned)
+        .chain(std::iter::once(format!("frame-ancestors {ancestors}")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The parameters `/verify` understands. Parsed leniently (first value wins, unknown
+/// parameters ignored) so that a decorated link still opens.
+#[derive(Default)]
+struct VerifyQuery {
+    verification_id: Option<String>,
+    lang: Option<String>,
+    embed: bool,
+    parent_origin: Option<String>,
+}
+
+impl VerifyQuery {
+    fn parse(raw: Option<&str>) -> Self {
+        let mut q = VerifyQuery::default();
+        for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+            let slot = match k.as_ref() {
+                "verification_id" => &mut q.verification_id,
+                "lang" => &mut q.lang,
+                "parent_origin" => &mut q.parent_origin,
+                "embed" => {
+                    q.embed |= v == "1" || v == "true";
+                    continue;
+                }
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(v.into_owned());
+            }
+        }
+        q
+    }
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let q = VerifyQuery::parse(raw.as_deref());
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let lang = i18n::negotiate(q.lang.as_deref(), accept);
+    let t = lang.strings();
+    let status_page = |kind, title, message| StatusPage {
+        t,
+        lang: lang.code(),
+        version: VERSION,
+        kind,
+        title,
+        message,
+        verification_id: None,
+        status: None,
+        embed: q.embed,
+        parent_origin: None,
+    };
+    let not_found = || {
+        let page = status_page("not_found", t.not_found_title, t.not_found_body);
+        with_page_headers((StatusCode::NOT_FOUND, page).into_response(), &[])
+    };
+
+    let Some(id) = q.verification_id.as_deref().and_then(VerificationId::parse) else {
+        return not_found();
+    };
+    let v = match state.store.get_verification(&id).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::chain(&e), "verify page: lookup failed");
+            let page = status_page(
+                "unavailable",
+                t.page_title,
+                i18n::reason_message(lang, "GENERIC"),
+            );
+            return with_page_headers((StatusCode::SERVICE_UNAVAILABLE, page).into_response(), &[]);
+        }
+    };
+
+    let (frame_ancestors, parent_origin) = if q.embed {
+        embed_origins(&state, &v, q.parent_origin.as_deref()).await
+    } else {
+        (Vec::new(), None)
+    };
+    let (status, _) = v.effective_status(now());
+    let res = match status {
+        Status::Expired => {
+            let mut page = status_page("expired", t.expired_title, t.expired_body);
+            page.verification_id = Some(v.id.to_string());
+            page.status = Some(status.as_str());
+            page.parent_origin = parent_origin;
+            (StatusCode::GONE, page).into_response()
+        }
+        Status::Verified | Status::NeedsManualReview | Status::Rejected => {
+            let mut page = status_page("completed", t.completed_title, t.completed_body);
+            page.verification_id = Some(v.id.to_string());
+            page.status = Some(status.as_str());
+            page.parent_origin = parent_origin;
+            page.into_response()
+        }
+        Status::Created | Status::InProgress | Status::Processing => {
+            flow_page(&v, lang, q.embed, parent_origin).into_response()
+        }
+    };
+    with_page_headers(res, &frame_ancestors)
+}
+
+/// Where an embedded page may be framed from and whom it may tell: the origins the
+/// verification's key allows. The parent's origin is the one the SDK names among them, or
+/// the only one. A key that allows any origin (an empty list) gets no framing at all.
+async fn embed_origins(
+    state: &AppState,
+    v: &Verification,
+    claimed_parent: Option<&str>,
+) -> (Vec<String>, Option<String>) {
+    let origins = match state.store.find_key(&v.key_id).await {
+        Ok(Some(key)) => key.settings.allowed_return_origins,
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(error = %crate::error::chain(&e), "verify page: key lookup failed");
+            Vec::new()
+        }
+    };
+    let parent = match claimed_parent.and_then(|p| parse_origin(p).ok()) {
+        Some(p) if origins.contains(&p) => Some(p),
+        _ if origins.len() == 1 => origins.first().cloned(),
+        _ => None,
+    };
+    (origins, parent)
+}
+
+fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<String>) -> FlowPage {
+    let t = lang.strings();
+    let flow: Vec<&'static str> = v.flow.iter().map(|m| m.as_str()).collect();
+    let has = |m: &str| flow.contains(&m);
+    let mut steps: Vec<StepView> = flow
+        .iter()
+        .map(|m| StepView {
+            key: m,
+            label: match *m {
+                "terms" => t.step_terms,
+                "document" => t.step_document,
+                "liveness" => t.step_liveness,
+                _ => t.step_form,
+            },
+        })
+        .collect();
+    steps.push(StepView {
+        key: "done",
+        label: t.step_done,
+    });
+
+    let document_types = string_list(&v.modules["document"]["document_types"])
+        .into_iter()
+        .map(|d| DocumentOption {
+            label: t.document_label(&d).unwrap_or(&d).to_owned(),
+            value: d,
+        })
+        .collect();
+    let sides = vec![
+        SideView {
+            key: "front",
+            title: t.front_title,
+            hint: t.front_hint,
+        },
+        SideView {
+            key: "back",
+            title: t.back_title,
+            hint: t.back_hint,
+        },
+    ];
+    let today = now().format("%Y-%m-%d").to_string();
+    let form_fields = v.modules["form_data"]["fields"]
+        .as_array()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| field_view(f, t, &today))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    FlowPage {
+        t,
+        lang: lang.code(),
+        version: VERSION,
+        verification_id: v.id.to_string(),
+        flow: flow.join(","),
+        has_terms: has("terms"),
+        has_document: has("document"),
+        has_liveness: has("liveness"),
+        has_form: has("form_data"),
+        steps,
+        document_types,
+        sides,
+        form_fields,
+        countries: COUNTRIES.split_whitespace().collect(),
+        document_max_side: DOCUMENT_MAX_SIDE,
+        selfie_max_side: SELFIE_MAX_SIDE,
+        messages_json: i18n::client_messages_json(lang),
+        embed,
+        parent_origin,
+    }
+}
+
+fn string_list(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn field_view(f: &Value, t: &Strings, today: &str) -> Option<FieldView> {
+    let name = f["name"].as_str()?.to_owned();
+    // Names become element ids; keep them to the shape the API gives.
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return None;
+    }
+    let kind = f["type"].as_str().unwrap_or("text").to_owned();
+    let input_type = match kind.as_str() {
+        "date" => "date",
+        "email" => "email",
+        "tel" => "tel",
+        _ => "text",
+    };
+    let autocomplete = match name.as_str() {
+        "first_name" => "given-name",
+        "last_name" => "family-name",
+        "date_of_birth" => "bday",
+        "email" => "email",
+        "phone" => "tel",
+        "address_line" => "address-line1",
+        "postal_code" => "postal-code",
+        "city" => "address-level2",
+        "country" => "country",
+        _ => "off",
+    };
+    Some(FieldView {
+        label: t
+            .field_label(&name)
+            .map_or_else(|| name.replace('_', " "), str::to_owned),
+        max: (kind == "date").then(|| today.to_owned()),
+        required: f["required"].as_bool().unwrap_or(true),
+        name,
+        kind,
+        input_type,
+        autocomplete,
+    })
+}
+
+/// Security headers of every portal page.
+fn with_page_headers(mut res: Response, frame_ancestors: &[String]) -> Response {
+    let csp = page_csp(frame_ancestors);
+    let h = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    if csp.ends_with("'none'") {
+        // For browsers that predate frame-ancestors; it cannot express an allow-list.
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+const SDK_JS: &str = include_str!("../../static/verification-sdk.js");
+const SDK_CSS: &str = include_str!("../../static/modal.css");
+
+/// The SDK is loaded by operators' pages from other origins; a short cache lets fixes
+/// reach them quickly.
+fn sdk_asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn sdk_js() -> Response {
+    sdk_asset("text/javascript; charset=utf-8", SDK_JS)
+}
+
+async fn sdk_css() -> Response {
+    sdk_asset("text/css; charset=utf-8", SDK_CSS)
+}
+
+/// ISO 3166-1 alpha-2 codes, the values of `country` fields. The page shows them as codes;
+/// the script replaces them with names in the page's language (`Intl.DisplayNames`).
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH \
+    BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW \
+    CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI \
+    GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO \
+    JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH \
+    MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA \
+    PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL \
+    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US \
+    UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_frames_only_listed_origins() {
+        let none = page_csp(&[]);
+        assert!(none.ends_with("frame-ancestors 'none'"), "{none}");
+        assert!(none.contains("script-src 'self'"));
+        assert_eq!(none.matches("frame-ancestors").count(), 1);
+        let some = page_csp(&["https://app.example".into(), "http://localhost:3000".into()]);
+        assert!(
+            some.ends_with("frame-ancestors https://app.example http://localhost:3000"),
+            "{some}"
+        );
+        // Nothing that could smuggle a directive or widen the list gets through.
+        let bad = page_csp(&[
+            "https://a.example; script-src *".into(),
+            "*".into(),
+            "https://b.example/path".into(),
+        ]);
+        assert!(bad.ends_with("frame-ancestors 'none'"), "{bad}");
+    }
+
+    #[test]
+    fn query_is_parsed_leniently() {
+        let q = VerifyQuery::parse(Some(
+            "verification_id=ver_1&verification_id=ver_2&embed=1&lang=nl&utm=x",
+        ));
+        assert_eq!(q.verification_id.as_deref(), Some("ver_1"));
+        assert_eq!(q.lang.as_deref(), Some("nl"));
+        assert!(q.embed);
+        assert!(!VerifyQuery::parse(None).embed);
+    }
+
+    #[test]
+    fn countries_are_two_letter_codes() {
+        let c: Vec<_> = COUNTRIES.split_whitespace().collect();
+        assert_eq!(c.len(), 249);
+        assert!(c.iter().all(|c| c.len() == 2));
+        assert!(c.windows(2).all(|w| w[0] < w[1]));
+    }
+}
