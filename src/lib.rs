@@ -74,6 +74,8 @@ impl AppState {
         backend: Arc<dyn VerificationBackend>,
         blobs: Arc<dyn BlobStore>,
     ) -> Self {
+        // Webhook deliveries build TLS clients.
+        install_tls_provider();
         let limits = RateLimits::new(
             settings.limits.generate_per_minute,
             settings.limits.check_config_per_minute,

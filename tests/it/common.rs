@@ -170,6 +170,7 @@ pub fn with_search_path(base: &str, schema: &str) -> String {
 /// The whole app on a fresh database, with one key ready to use.
 pub struct TestApp {
     pub db: TestDb,
+    pub state: AppState,
     pub router: Router,
     pub key: ApiKeySecret,
     pub key_record: ApiKeyRecord,
@@ -253,7 +254,8 @@ impl TestApp {
             .await
             .expect("create key");
         Some(TestApp {
-            router: v2client::app(state),
+            router: v2client::app(state.clone()),
+            state,
             db,
             key,
             key_record,

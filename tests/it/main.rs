@@ -17,3 +17,4 @@ mod outage;
 mod portal;
 mod portal_pages;
 mod store;
+mod webhooks;
