@@ -110,6 +110,28 @@ mod tests {
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
+    /// The README's table, row by row.
+    #[test]
+    fn readme_vectors() {
+        let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let (id, ts) = ("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330);
+        let header = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        let body = r#"{"test": 2432232314}"#;
+        assert!(verify(&secret, id, ts, body, header, ts, 300).is_ok());
+        assert_eq!(
+            verify(&secret, id, ts, r#"{"test": 2432232315}"#, header, ts, 300),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify(&WebhookSecret::generate(), id, ts, body, header, ts, 300),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify(&secret, id, ts, body, header, 1614269330, 300),
+            Err(VerifyError::StaleTimestamp)
+        );
+    }
+
     #[test]
     fn verification_catches_tampering_wrong_secrets_and_stale_times() {
         let secret = WebhookSecret::generate();

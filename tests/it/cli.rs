@@ -107,6 +107,65 @@ async fn keys_create_list_and_revoke() {
     assert!(stdout(&rotated).contains("generate?token=qr_"));
     assert!(!stdout(&rotated).contains(&qr_token), "a new token");
 
+    // Webhooks: a secret shown once, an https URL required.
+    let hooked = run(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--name",
+            "Hooks",
+            "--webhook-url",
+            "https://hooks.example.com/v2client",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(hooked.status.success(), "{hooked:?}");
+    let hooked: Value = serde_json::from_str(stdout(&hooked).trim()).unwrap();
+    assert!(
+        hooked["webhook_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_eq!(hooked["webhook_url"], "https://hooks.example.com/v2client");
+    let refused = run(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--name",
+            "Bad",
+            "--webhook-url",
+            "http://hooks.example.com/",
+        ],
+    )
+    .await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("https"));
+    let hook_prefix = hooked["prefix"].as_str().unwrap();
+    let rotated = run(
+        dir.path(),
+        &[
+            "keys",
+            "rotate-webhook-secret",
+            hook_prefix,
+            "--grace",
+            "1h",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(rotated.status.success(), "{rotated:?}");
+    let rotated: Value = serde_json::from_str(stdout(&rotated).trim()).unwrap();
+    assert_ne!(rotated["webhook_secret"], hooked["webhook_secret"]);
+    let events = run(dir.path(), &["webhooks", "list", "--json"]).await;
+    assert!(events.status.success());
+    assert_eq!(stdout(&events).trim(), "[]");
+    let missing = run(dir.path(), &["webhooks", "redeliver", "evt_nope"]).await;
+    assert!(!missing.status.success());
+
     let missing = run(dir.path(), &["keys", "revoke", "key_doesnotexist"]).await;
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("key_doesnotexist"));
