@@ -111,6 +111,8 @@ pub struct Settings {
     /// Where images are stored (encrypted), from the `V2CLIENT_BLOB_*` variables.
     pub blobs: crate::blobs::BlobSettings,
     pub webhooks: WebhookSettings,
+    /// After a shutdown signal, how long in-flight requests and deliveries may take.
+    pub shutdown_timeout: Duration,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -289,6 +291,11 @@ impl Settings {
         layer = layer.merge(Layer::from_env(env)?);
         let mut settings = Self::from_layer(layer)?;
         settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
+        settings.shutdown_timeout = duration(
+            env("V2CLIENT_SHUTDOWN_TIMEOUT"),
+            "V2CLIENT_SHUTDOWN_TIMEOUT",
+            "30s",
+        )?;
         settings.webhooks = WebhookSettings {
             allow_private: match env("V2CLIENT_WEBHOOK_ALLOW_PRIVATE").as_deref() {
                 None | Some("false") | Some("0") => false,
@@ -371,6 +378,7 @@ impl Settings {
         Ok(Settings {
             backend,
             blobs: crate::blobs::BlobSettings::local(&data_dir),
+            shutdown_timeout: Duration::from_secs(30),
             webhooks: WebhookSettings {
                 allow_private: false,
                 timeout: Duration::from_secs(10),

@@ -115,16 +115,32 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let deadline = state.settings.shutdown_timeout;
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped.clone()));
+    let mut signalled = stopped;
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        // Stop taking new work: the listener closes, the dispatcher finishes its round.
+        let _ = stop.send(true);
+    });
+    // In-flight requests get until the deadline; then the rest are dropped. Every write
+    // is a transaction, so a dropped request leaves nothing half-written.
+    let result = tokio::select! {
+        r = server => r,
+        _ = async {
+            let _ = signalled.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(deadline).await;
+        } => {
+            tracing::warn!(?deadline, "shutdown deadline passed; dropping unfinished requests");
+            Ok(())
+        }
+    };
     upkeep.abort();
-    // Let a delivery in flight finish (bounded by the webhook timeout).
-    let _ = stop.send(true);
-    let _ = dispatcher.await;
+    if tokio::time::timeout(deadline, dispatcher).await.is_err() {
+        tracing::warn!("webhook dispatcher did not stop in time");
+    }
     result
 }
 

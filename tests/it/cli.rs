@@ -224,16 +224,22 @@ async fn migrate_creates_the_sqlite_database() {
     assert!(stdout(&o).contains("up to date"));
 }
 
-/// Start `serve`, return the child, the printed key (if any) and the bound address.
-async fn start_server(
-    data_dir: &Path,
-) -> (
+type Server = (
     tokio::process::Child,
     Option<String>,
     String,
     tokio::task::JoinHandle<String>,
-) {
+);
+
+/// Start `serve`, return the child, the printed key (if any), the bound address and the
+/// log collector.
+async fn start_server(data_dir: &Path) -> Server {
+    start_server_with(data_dir, &[]).await
+}
+
+async fn start_server_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = v2client(data_dir)
+        .envs(env.iter().copied())
         .env("V2CLIENT_BIND", "127.0.0.1:0")
         .env("V2CLIENT_LOG", "info")
         .env("V2CLIENT_LOG_FORMAT", "json")
@@ -366,5 +372,137 @@ async fn first_start_creates_one_key_and_serves_at_once() {
     // The second start finds a key and prints none.
     let (child, key_again, _, _) = start_server(dir.path()).await;
     assert_eq!(key_again, None);
+    terminate(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_uploads_finish_or_fail_cleanly_within_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, key, address, _log) =
+        start_server_with(dir.path(), &[("V2CLIENT_SHUTDOWN_TIMEOUT", "20s")]).await;
+    let key = key.unwrap();
+    v2client::install_tls_provider();
+    let client = reqwest::Client::new();
+    let base = format!("http://{address}");
+    // Several verifications, each one upload away from a document check.
+    let image = v2client::imaging::encode_jpeg(
+        &v2client::imaging::synth::photo(
+            v2client::domain::DocumentType::IdCard,
+            1280,
+            960,
+            v2client::imaging::synth::Variant::Clean,
+            4,
+        )
+        .image,
+        90,
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let r = client
+            .post(format!("{base}/api/generate-verification"))
+            .header("X-SDK-Key", &key)
+            .send()
+            .await
+            .unwrap();
+        let id = r.json::<Value>().await.unwrap()["verificationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = client
+            .post(format!("{base}/api/portal/{id}/terms"))
+            .json(&serde_json::json!({"accepted": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        ids.push(id);
+    }
+    let uploads: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let form = reqwest::multipart::Form::new()
+                .text("document_type", "id_card")
+                .part(
+                    "image",
+                    reqwest::multipart::Part::bytes(image.clone()).file_name("front.jpg"),
+                );
+            let req = client
+                .post(format!("{base}/api/portal/{id}/document/back"))
+                .multipart(form);
+            tokio::spawn(async move { req.send().await })
+        })
+        .collect();
+    // Out-of-order `back` uploads are refused quickly; the real work is the front.
+    let fronts: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let form = reqwest::multipart::Form::new()
+                .text("document_type", "id_card")
+                .part(
+                    "image",
+                    reqwest::multipart::Part::bytes(image.clone()).file_name("front.jpg"),
+                );
+            let req = client
+                .post(format!("{base}/api/portal/{id}/document/front"))
+                .multipart(form);
+            tokio::spawn(async move { req.send().await })
+        })
+        .collect();
+    // Let the uploads reach the server, then ask it to stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let status = terminate(child).await;
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(25), "exit took {took:?}");
+    let mut completed = 0;
+    for (task, expect_ok) in uploads
+        .into_iter()
+        .map(|t| (t, false))
+        .chain(fronts.into_iter().map(|t| (t, true)))
+    {
+        match task.await.unwrap() {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                assert!(status < 500, "no server error during shutdown: {status}");
+                let body: Value = res.json().await.unwrap();
+                if expect_ok {
+                    assert_eq!(status, 200, "{body}");
+                    assert!(body["attempt_id"].as_str().is_some());
+                    completed += 1;
+                } else {
+                    assert_eq!(body["code"], "INVALID_STEP");
+                }
+            }
+            // Refused or cut off before it was taken: nothing was written for it.
+            Err(e) => assert!(e.is_connect() || e.is_request(), "{e}"),
+        }
+    }
+    assert!(
+        completed >= 1,
+        "uploads in flight at SIGTERM were allowed to finish"
+    );
+    // What was answered is what was stored: restart on the same data and compare.
+    let (child, _, address, _) = start_server(dir.path()).await;
+    let mut stored = 0;
+    for id in &ids {
+        let d: Value = client
+            .get(format!(
+                "http://{address}/api/get-verification-details/{id}"
+            ))
+            .header("X-SDK-Key", &key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stored += d["attempts"].as_array().unwrap().len();
+    }
+    assert_eq!(
+        stored, completed,
+        "every answered upload is stored, nothing more"
+    );
     terminate(child).await;
 }
