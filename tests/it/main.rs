@@ -13,6 +13,7 @@ mod blobs;
 mod cli;
 mod faces;
 mod imaging;
+mod openapi;
 mod outage;
 mod portal;
 mod portal_pages;
