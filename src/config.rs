@@ -111,6 +111,8 @@ pub struct Settings {
     /// Where images are stored (encrypted), from the `V2CLIENT_BLOB_*` variables.
     pub blobs: crate::blobs::BlobSettings,
     pub webhooks: WebhookSettings,
+    /// Bearer token for `GET /metrics`; without one the route does not exist.
+    pub metrics_token: Option<String>,
     /// After a shutdown signal, how long in-flight requests and deliveries may take.
     pub shutdown_timeout: Duration,
     pub log: String,
@@ -291,6 +293,7 @@ impl Settings {
         layer = layer.merge(Layer::from_env(env)?);
         let mut settings = Self::from_layer(layer)?;
         settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
+        settings.metrics_token = env("V2CLIENT_METRICS_TOKEN").filter(|t| !t.trim().is_empty());
         settings.shutdown_timeout = duration(
             env("V2CLIENT_SHUTDOWN_TIMEOUT"),
             "V2CLIENT_SHUTDOWN_TIMEOUT",
@@ -379,6 +382,7 @@ impl Settings {
             backend,
             blobs: crate::blobs::BlobSettings::local(&data_dir),
             shutdown_timeout: Duration::from_secs(30),
+            metrics_token: None,
             webhooks: WebhookSettings {
                 allow_private: false,
                 timeout: Duration::from_secs(10),

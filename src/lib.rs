@@ -17,6 +17,7 @@ pub mod faces;
 pub mod health;
 pub mod imaging;
 pub mod keys;
+pub mod metrics;
 pub mod observe;
 pub mod portal;
 pub mod ratelimit;
@@ -57,6 +58,7 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     pub keys: Arc<KeyCache>,
     pub limits: Arc<RateLimits>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -83,6 +85,7 @@ impl AppState {
         AppState {
             keys: Arc::new(KeyCache::new(settings.key_cache_ttl)),
             limits: Arc::new(limits),
+            metrics: Arc::default(),
             settings: Arc::new(settings),
             store,
             backend,
@@ -99,8 +102,12 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(web::router())
         .merge(portal::router())
+        .route("/metrics", axum::routing::get(metrics::handler))
         .fallback(web::not_found)
-        .layer(axum::middleware::from_fn(observe::log_request))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::log_request,
+        ))
         .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
         .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(error::panic_response))

@@ -14,7 +14,11 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Log method, route template, status, latency and request id once the response is ready.
 /// The route template (`/api/get-verification-details/{verification_id}`) is logged, never
 /// the raw path, so ids and query strings stay out of logs; so do keys.
-pub async fn log_request(req: Request, next: Next) -> Response {
+pub async fn log_request(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -31,7 +35,9 @@ pub async fn log_request(req: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", %request_id, key_prefix = tracing::field::Empty);
     let response = next.run(req).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let took = start.elapsed();
+    state.metrics.request(method.as_str(), &route, status, took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(
             method = %method,

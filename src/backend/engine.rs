@@ -64,8 +64,24 @@ pub fn router(
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .merge(api)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
-        .layer(axum::middleware::from_fn(crate::observe::log_request))
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One log line per engine request.
+async fn log_request(req: Request, next: Next) -> Response {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    tracing::info!(
+        method = %method,
+        route = %path,
+        status = res.status().as_u16(),
+        latency_ms = format_args!("{:.2}", start.elapsed().as_secs_f64() * 1000.0),
+        "request"
+    );
+    res
 }
 
 fn error(status: StatusCode, code: &str, details: &str) -> Response {

@@ -423,11 +423,10 @@ async fn document(
         .filter(|b| !b.is_empty())
         .ok_or_else(|| ApiError::InvalidRequest("missing file `image`".into()))?;
     let content_hash = hash_all([image.as_ref()]);
-    let r = state
-        .backend
-        .check_document(doc_type, side, image)
-        .await
-        .map_err(backend_error)?;
+    let started = std::time::Instant::now();
+    let r = state.backend.check_document(doc_type, side, image).await;
+    state.metrics.backend_step("document", started.elapsed());
+    let r = r.map_err(backend_error)?;
     let mut images = vec![("original", r.original_jpeg.clone())];
     if let Some(c) = &r.cropped_jpeg {
         images.push(("cropped", c.clone()));
@@ -484,11 +483,10 @@ async fn liveness(
             .parse()
             .map_err(ApiError::internal)?;
     let content_hash = hash_all(frames.iter().map(|f| f.as_ref()));
-    let r = state
-        .backend
-        .check_liveness(challenge, frames)
-        .await
-        .map_err(backend_error)?;
+    let started = std::time::Instant::now();
+    let r = state.backend.check_liveness(challenge, frames).await;
+    state.metrics.backend_step("liveness", started.elapsed());
+    let r = r.map_err(backend_error)?;
     // Only the chosen selfie is kept; the other frames are never stored.
     let images = r
         .selfie_jpeg
@@ -774,7 +772,10 @@ async fn finish(
                 state.blobs.get(&doc).await.map_err(ApiError::internal)?,
             );
             if let (Some(s), Some(d)) = (s, d) {
-                match state.backend.compare_faces(s, d).await {
+                let started = std::time::Instant::now();
+                let compared = state.backend.compare_faces(s, d).await;
+                state.metrics.backend_step("face_match", started.elapsed());
+                match compared {
                     Ok(m) => face_match = Some(m),
                     Err(e) => failure = Some(format!("FACE_MATCH_FAILED: {e}")),
                 }

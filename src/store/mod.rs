@@ -220,6 +220,11 @@ pub trait Store: Send + Sync + 'static {
     /// Queue an event for delivery again now; `false` when there is no such event.
     async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Verifications by stored status, for metrics.
+    async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// Webhook events waiting for delivery.
+    async fn outbox_depth(&self) -> Result<i64, StoreError>;
+
     /// How many verifications a key has created.
     async fn count_verifications(&self, key_id: &str) -> Result<u64, StoreError>;
 

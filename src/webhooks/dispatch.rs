@@ -100,6 +100,11 @@ async fn deliver(
         ),
         Err(e) => (None, Some(e), next_after(attempt_no, at)),
     };
+    state.metrics.delivery(match after {
+        AfterAttempt::Delivered => "delivered",
+        AfterAttempt::RetryAt(_) => "retry",
+        AfterAttempt::Failed => "failed",
+    });
     match &error {
         None => tracing::info!(event_id = %event.id, "webhook delivered"),
         Some(e) => {

@@ -13,6 +13,7 @@ mod blobs;
 mod cli;
 mod faces;
 mod imaging;
+mod metrics;
 mod openapi;
 mod outage;
 mod portal;

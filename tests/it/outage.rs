@@ -142,6 +142,12 @@ impl Store for DownStore {
     ) -> Result<Vec<VerificationId>, StoreError> {
         down()
     }
+    async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        down()
+    }
+    async fn outbox_depth(&self) -> Result<i64, StoreError> {
+        down()
+    }
     async fn count_verifications(&self, _: &str) -> Result<u64, StoreError> {
         down()
     }
