@@ -15,7 +15,31 @@ use crate::ratelimit::Bucket;
 use crate::web::error_page;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/generate", get(generate))
+    Router::new()
+        .route("/generate", get(generate))
+        .route("/generate/qr.svg", get(qr))
+}
+
+/// `GET /generate/qr.svg?token=…`: the QR code to print for a key's entry link (404 for an
+/// unknown or revoked token).
+async fn qr(State(state): State<AppState>, query: QueryPairs) -> Response {
+    let token = query.get("token").unwrap_or("");
+    let valid = token.starts_with("qr_")
+        && token.len() <= 64
+        && matches!(
+            state.store.find_key_by_qr_token(token).await,
+            Ok(Some(k)) if k.revoked_at.is_none()
+        );
+    if !valid {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut url = state
+        .settings
+        .public_url
+        .join("generate")
+        .expect("static path joins");
+    url.query_pairs_mut().append_pair("token", token);
+    super::qr::svg_response(super::qr_svg(url.as_str()))
 }
 
 async fn generate(State(state): State<AppState>, query: QueryPairs) -> Response {

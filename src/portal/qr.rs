@@ -44,7 +44,11 @@ pub async fn qr_image(State(state): State<AppState>, Query(q): Query<QrQuery>) -
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     }
-    let svg = qr_svg(&state.settings.verify_url(id.as_str()));
+    svg_response(qr_svg(&state.settings.verify_url(id.as_str())))
+}
+
+/// An SVG answer that is never cached or sniffed.
+pub fn svg_response(svg: String) -> Response {
     (
         [
             (

@@ -676,6 +676,17 @@ async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.header("retry-after").is_some());
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    // The printable QR code of the entry link.
+    let r = app
+        .get(&format!("/generate/qr.svg?token={token}"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    assert!(String::from_utf8_lossy(&r.body).contains("<svg"));
+    assert_eq!(
+        app.get("/generate/qr.svg?token=qr_nope", None).await.status,
+        StatusCode::NOT_FOUND
+    );
     // Unknown, rotated and revoked tokens get a page, not a verification.
     for bad in ["", "qr_nope", "%3Cscript%3E"] {
         let r = app.get(&format!("/generate?token={bad}"), None).await;
