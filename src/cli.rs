@@ -130,6 +130,10 @@ struct CreateKey {
     /// Override the instance's generation rate limit for this key (per minute).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     generate_per_minute: Option<u32>,
+    /// How long images and personal data are kept after a verification is decided or
+    /// expires, in whole days (e.g. 30d).
+    #[arg(long, value_parser = parse_days, default_value = "90d")]
+    retention: u32,
     /// Where to send this key's webhooks (https; a signing secret is created and shown once).
     #[arg(long)]
     webhook_url: Option<String>,
@@ -154,11 +158,23 @@ impl CreateKey {
             redact: self.redact.clone().unwrap_or_default(),
             max_attempts: self.max_attempts,
             rate_limits: Default::default(),
+            retention_days: self.retention,
         };
         s.rate_limits.generate_per_minute = self.generate_per_minute;
         s.rate_limits.check_config_per_minute = self.check_config_per_minute;
         s
     }
+}
+
+fn parse_days(text: &str) -> Result<u32, String> {
+    let d = parse_duration(text)?;
+    let secs = d.as_secs();
+    if secs == 0 || !secs.is_multiple_of(86_400) {
+        return Err(format!(
+            "`{text}` is not a whole number of days (such as 30d)"
+        ));
+    }
+    u32::try_from(secs / 86_400).map_err(|_| format!("`{text}` is too long"))
 }
 
 pub async fn main() -> ExitCode {
@@ -580,6 +596,7 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "form_fields": k.settings.form_fields,
         "redact": k.settings.redact,
         "max_attempts": k.settings.max_attempts,
+        "retention_days": k.settings.retention_days,
         "rate_limits": k.settings.rate_limits,
     })
 }

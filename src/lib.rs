@@ -177,6 +177,24 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, store::StoreError>
     }
 }
 
+/// Erase the images and personal data of verifications whose key's retention period has
+/// passed at `now` (images first, so a failure between the two leaves nothing readable and
+/// the next run completes it). Returns how many were erased.
+pub async fn erase_expired_data(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    let mut erased = 0;
+    for id in state.store.erasable(now, SWEEP_BATCH).await? {
+        state.blobs.delete_prefix(id.as_str()).await?;
+        if state.store.mark_erased(&id, now).await? {
+            tracing::info!(verification_id = %id, "images and personal data erased");
+            erased += 1;
+        }
+    }
+    Ok(erased)
+}
+
 async fn upkeep(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -185,6 +203,9 @@ async fn upkeep(state: AppState) {
         state.limits.sweep();
         if let Err(e) = sweep_expired(&state).await {
             tracing::warn!(error = %error::chain(&e), "expiry sweep failed");
+        }
+        if let Err(e) = erase_expired_data(&state, domain::verification::now()).await {
+            tracing::warn!(error = %error::chain(&*e), "retention job failed");
         }
         let cutoff =
             chrono::Utc::now() - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");

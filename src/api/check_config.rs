@@ -58,6 +58,7 @@ pub async fn check_config(
             "form_fields": s.form_fields,
             "redact": s.redact,
             "max_attempts": s.max_attempts,
+            "retention_days": s.retention_days,
             "webhook": {
                 "configured": key.webhook.is_some(),
                 "url": key.webhook.as_ref().map(|w| w.url.as_str()),

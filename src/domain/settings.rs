@@ -258,6 +258,14 @@ pub struct KeySettings {
     pub max_attempts: u32,
     #[serde(default)]
     pub rate_limits: RateLimitOverrides,
+    /// Days after a verification is decided or expires before its images and personal
+    /// data are erased.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+fn default_retention_days() -> u32 {
+    90
 }
 
 impl Default for KeySettings {
@@ -275,6 +283,7 @@ impl Default for KeySettings {
             redact: Vec::new(),
             max_attempts: 5,
             rate_limits: RateLimitOverrides::default(),
+            retention_days: default_retention_days(),
         }
     }
 }

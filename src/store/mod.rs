@@ -220,6 +220,19 @@ pub trait Store: Send + Sync + 'static {
     /// Queue an event for delivery again now; `false` when there is no such event.
     async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
+    /// Up to `limit` decided or expired verifications whose key's retention period has
+    /// passed at `now` and whose data is not yet erased, oldest first.
+    async fn erasable(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError>;
+    /// Erase a verification's personal data: `extra_data`, results other than the
+    /// decision, and its attempts' image references; record `erased_at` in its results.
+    /// `false` when it was already erased or does not exist.
+    async fn mark_erased(&self, id: &VerificationId, at: DateTime<Utc>)
+    -> Result<bool, StoreError>;
+
     /// Verifications by stored status, for metrics.
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Webhook events waiting for delivery.

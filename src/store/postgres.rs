@@ -529,6 +529,69 @@ impl Store for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn erasable(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT v.id FROM verifications v JOIN api_keys k ON k.id = v.key_id
+             WHERE v.status IN ('verified', 'needs_manual_review', 'rejected', 'expired')
+               AND NOT (v.results ? 'erased_at')
+               AND v.updated_at + make_interval(
+                       days => COALESCE((k.settings->>'retention_days')::int, 90)) <= $1
+             ORDER BY v.updated_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| VerificationId::from_trusted(id))
+            .collect())
+    }
+
+    async fn mark_erased(
+        &self,
+        id: &VerificationId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT results::text FROM verifications WHERE id = $1 FOR UPDATE")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((results,)) = row else {
+            return Ok(false);
+        };
+        let results: serde_json::Value = super::from_json("verifications.results", &results)?;
+        if results.get("erased_at").is_some() {
+            return Ok(false);
+        }
+        let kept = serde_json::json!({
+            "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
+            "erased_at": crate::domain::verification::rfc3339(at),
+            "erased": ["images", "extra_data", "form_data", "document", "liveness"],
+        });
+        sqlx::query(
+            "UPDATE verifications SET results = $2::jsonb, extra_data = NULL,
+                 version = version + 1
+             WHERE id = $1",
+        )
+        .bind(id.as_str())
+        .bind(to_json(&kept))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE attempts SET images = '{}' WHERE verification_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT status, COUNT(*) FROM verifications GROUP BY status ORDER BY status",

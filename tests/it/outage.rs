@@ -142,6 +142,12 @@ impl Store for DownStore {
     ) -> Result<Vec<VerificationId>, StoreError> {
         down()
     }
+    async fn erasable(&self, _: DateTime<Utc>, _: u32) -> Result<Vec<VerificationId>, StoreError> {
+        down()
+    }
+    async fn mark_erased(&self, _: &VerificationId, _: DateTime<Utc>) -> Result<bool, StoreError> {
+        down()
+    }
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         down()
     }

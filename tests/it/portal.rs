@@ -29,6 +29,7 @@ both_stores!(
     redaction_blacks_out_the_mrz,
     the_qr_entry_starts_a_verification_and_redirects,
     a_verification_left_processing_is_decided_on_the_next_read,
+    personal_data_is_erased_after_the_retention_period,
 );
 
 const BOUNDARY: &str = "v2clienttestboundary";
@@ -759,4 +760,91 @@ async fn a_verification_left_processing_is_decided_on_the_next_read(db: Db) {
     let s = state(&app, &id).await;
     assert_eq!(s["status"], "verified", "{s}");
     assert_eq!(s["current_step"], "done");
+}
+
+async fn personal_data_is_erased_after_the_retention_period(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let (_, key) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Document, Module::FormData],
+            document_types: vec![DocumentType::DrivingLicence],
+            retention_days: 30,
+            ..KeySettings::default()
+        })
+        .await;
+    let id = app
+        .generate(
+            Some(key.expose()),
+            Some(json!({"extra_data": {"user": "u-1"}})),
+        )
+        .await
+        .json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for side in ["front", "back"] {
+        let r = post_multipart(
+            &app,
+            &format!("/api/portal/{id}/document/{side}"),
+            multipart(&[
+                ("document_type", b"driving_licence"),
+                ("image", &clean_card(40)),
+            ]),
+        )
+        .await;
+        assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    }
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/form"),
+        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"}),
+    )
+    .await;
+    assert_eq!(r.json()["next_step"], "done");
+    let details = format!("/api/get-verification-details/{id}");
+    let front = format!("/api/get-verification-image-front/{id}");
+    assert_eq!(
+        app.get(&front, Some(key.expose())).await.status,
+        StatusCode::OK
+    );
+    // Not yet: the period runs from the decision.
+    assert_eq!(
+        v2client::erase_expired_data(&app.state, now() + Duration::days(29))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        v2client::erase_expired_data(&app.state, now() + Duration::days(31))
+            .await
+            .unwrap(),
+        1
+    );
+    let d = app.get(&details, Some(key.expose())).await.json();
+    assert_eq!(d["status"]["current"], "verified", "the outcome is kept");
+    assert!(d["results"]["erased_at"].is_string(), "{d}");
+    assert_eq!(d["results"]["decision"]["status"], "verified");
+    assert!(d["results"].get("form_data").is_none());
+    assert_eq!(d["extra_data"], Value::Null);
+    assert_eq!(
+        d["attempts"].as_array().unwrap().len(),
+        3,
+        "the audit trail stays"
+    );
+    let r = app.get(&front, Some(key.expose())).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "IMAGE_NOT_FOUND");
+    assert!(
+        walk(&app.db.settings.data_dir.join("blobs")).is_empty(),
+        "every image file is gone"
+    );
+    assert_eq!(
+        v2client::erase_expired_data(&app.state, now() + Duration::days(60))
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
 }
