@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -505,4 +505,89 @@ async fn sigterm_lets_uploads_finish_or_fail_cleanly_within_the_deadline() {
         "every answered upload is stored, nothing more"
     );
     terminate(child).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_committed_before_a_kill_is_delivered_after_restart() {
+    use axum::routing::post;
+    // A receiver on a loopback port.
+    let hits: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>> = Default::default();
+    let seen = hits.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                seen.lock().unwrap().push((id, body));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let allow = [("V2CLIENT_WEBHOOK_ALLOW_PRIVATE", "true")];
+    let created = v2client(dir.path())
+        .envs(allow)
+        .args(["keys", "create", "--name", "hooks", "--flow", "terms"])
+        .args(["--webhook-url", &hook, "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let key: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    // The dispatcher looks once at start, then not for an hour: the event stays queued.
+    let (mut child, _, address, _) = start_server_with(
+        dir.path(),
+        &[allow[0], ("V2CLIENT_WEBHOOK_POLL_INTERVAL", "1h")],
+    )
+    .await;
+    v2client::install_tls_provider();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("http://{address}/api/generate-verification"))
+        .header("X-SDK-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .get(format!("http://{address}/api/portal/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "verification.started is committed");
+    // Killed outright: no shutdown, no delivery.
+    child.kill().await.unwrap();
+    assert!(hits.lock().unwrap().is_empty());
+    let listed = v2client(dir.path())
+        .args(["webhooks", "list", "--json"])
+        .output()
+        .await
+        .unwrap();
+    let events: Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    assert_eq!(events[0]["state"], "pending");
+    let event_id = events[0]["id"].as_str().unwrap().to_owned();
+    // After a restart the event goes out, with the id it was committed with.
+    let (child, _, _, _) = start_server_with(dir.path(), &allow).await;
+    for _ in 0..100 {
+        if !hits.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    terminate(child).await;
+    let hits = hits.lock().unwrap().clone();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].0, event_id);
+    let body: Value = serde_json::from_str(&hits[0].1).unwrap();
+    assert_eq!(body["type"], "verification.started");
+    assert_eq!(body["data"]["verification_id"], json!(id));
 }
