@@ -686,11 +686,21 @@ async fn commit(
     if next.status.is_final() {
         events.extend(webhooks::event_for(l.v.status, &next, t));
     }
-    if !state
+    let written = state
         .store
         .update_verification(&next, attempt.as_ref(), &events)
-        .await?
-    {
+        .await;
+    if !matches!(written, Ok(true)) {
+        // Nothing refers to this attempt's images: remove them (best effort).
+        if let Some(a) = &attempt {
+            for key in a.images.values() {
+                if let Err(e) = state.blobs.delete(key).await {
+                    tracing::warn!(error = %e, "could not remove an unreferenced image");
+                }
+            }
+        }
+    }
+    if !written? {
         return Err(ApiError::InvalidStep(
             "this verification changed meanwhile; reload and try again".into(),
         ));
