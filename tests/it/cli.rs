@@ -2,27 +2,13 @@
 //! start that creates and prints one key.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
-use crate::common::{Db, TestApp};
-
-const BIN: &str = env!("CARGO_BIN_EXE_v2client");
-
-fn v2client(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("V2CLIENT_DATA_DIR", data_dir)
-        .env("V2CLIENT_LOG", "warn")
-        .kill_on_drop(true);
-    cmd
-}
+use crate::common::{Db, TestApp, start_server, v2client};
 
 async fn run(data_dir: &Path, args: &[&str]) -> Output {
     v2client(data_dir)
@@ -163,64 +149,6 @@ async fn migrate_creates_the_sqlite_database() {
     assert!(o.status.success(), "{o:?}");
     assert!(nested.join("v2client.db").exists());
     assert!(stdout(&o).contains("up to date"));
-}
-
-/// Start `serve`, return the child, the printed key (if any) and the bound address.
-async fn start_server(
-    data_dir: &Path,
-) -> (
-    tokio::process::Child,
-    Option<String>,
-    String,
-    tokio::task::JoinHandle<String>,
-) {
-    let mut child = v2client(data_dir)
-        .env("V2CLIENT_BIND", "127.0.0.1:0")
-        .env("V2CLIENT_LOG", "info")
-        .env("V2CLIENT_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = err_lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["fields"]["message"] == "v2client listening"
-            {
-                return v["fields"]["address"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server started in time");
-    // Keep draining stderr so the child never blocks, and keep the text for checks.
-    let log = tokio::spawn(async move {
-        let mut all = String::new();
-        while let Ok(Some(line)) = err_lines.next_line().await {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    // Everything the first start prints comes before it listens.
-    let mut out = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut buf = vec![0u8; 8192];
-    if let Ok(Ok(n)) = tokio::time::timeout(
-        Duration::from_millis(500),
-        tokio::io::AsyncReadExt::read(&mut stdout, &mut buf),
-    )
-    .await
-    {
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    let key = out
-        .split_whitespace()
-        .find(|w| w.starts_with("v2c_") && w.len() == 47)
-        .map(str::to_owned);
-    (child, key, address, log)
 }
 
 async fn terminate(mut child: tokio::process::Child) -> std::process::ExitStatus {
