@@ -40,7 +40,10 @@ fn chromedriver() -> Option<PathBuf> {
             path.display()
         );
     }
-    eprintln!("skipping browser test: no chromedriver at {}", path.display());
+    eprintln!(
+        "skipping browser test: no chromedriver at {}",
+        path.display()
+    );
     None
 }
 
@@ -467,7 +470,11 @@ fn y4m(frames: &[RgbImage]) -> Vec<u8> {
         for y in 0..h {
             for x in 0..w {
                 let (r, g, b) = px(x, y);
-                out.push((0.299 * r + 0.587 * g + 0.114 * b).round().clamp(0.0, 255.0) as u8);
+                out.push(
+                    (0.299 * r + 0.587 * g + 0.114 * b)
+                        .round()
+                        .clamp(0.0, 255.0) as u8,
+                );
             }
         }
         // Chroma from each 2×2 block's average (full-range BT.601, as JPEG uses).
@@ -606,7 +613,12 @@ async fn an_expired_link_shows_the_expired_page() {
     let id = server.generate(&key, json!({})).await;
     // The one fixed wait: for the link to run out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = server.http.get(server.verify_url(&id)).send().await.unwrap();
+    let r = server
+        .http
+        .get(server.verify_url(&id))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 410);
 
     browser.goto(&server.verify_url(&id)).await;
@@ -657,7 +669,10 @@ async fn the_result_counts_down_and_returns_to_the_service() {
         .create_key(&["--flow", "terms", "--allowed-return-origin", &origin])
         .await;
     let id = server
-        .generate(&key, json!({"return_url": format!("{origin}/back?order=7")}))
+        .generate(
+            &key,
+            json!({"return_url": format!("{origin}/back?order=7")}),
+        )
         .await;
 
     browser.goto(&server.verify_url(&id)).await;
@@ -722,7 +737,6 @@ async fn the_sdk_modal_on_another_origin_reports_success() {
 
     browser.goto(&format!("{origin}/shop?id={id}")).await;
     let frame = browser.visible(".v2c-modal iframe").await;
-    browser.shot("modal").await;
     frame.enter_frame().await.unwrap();
     browser.accept_terms().await;
     // On success the SDK closes its modal, frame and all.

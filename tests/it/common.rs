@@ -390,4 +390,3 @@ pub async fn start_server_with(
         .map(str::to_owned);
     (child, key, address, log)
 }
-
