@@ -1,5 +1,6 @@
 //! Test helpers: a fresh database per test (a temp SQLite file, or a fresh Postgres
-//! schema), the whole app in-process, and a small request helper.
+//! schema), the whole app in-process, a small request helper, and the server binary
+//! started on a real port.
 
 use std::path::Path;
 use std::sync::Arc;
