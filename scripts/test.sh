@@ -2,6 +2,8 @@
 # Run the whole test suite, setting up what it needs on a fresh Debian machine:
 #   - PostgreSQL running on 127.0.0.1:5432 (started if stopped, installed if absent),
 #     and TEST_DATABASE_URL pointing at it (override it to use another server);
+#   - Chromium and chromedriver (Debian's `chromium`, `chromium-driver`) for the browser
+#     tests, installed if absent, with CHROMEDRIVER pointing at the driver;
 # then `cargo test` over every target. SQLite needs nothing: it is compiled in.
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
@@ -51,6 +53,15 @@ ensure_postgres() {
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
 }
 
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    log "installing Chromium and chromedriver"
+    apt_install chromium chromium-driver
+  fi
+  export CHROMEDRIVER=/usr/bin/chromedriver
+}
+
 ensure_postgres
+ensure_chromium
 log "TEST_DATABASE_URL=${TEST_DATABASE_URL}"
 exec cargo test --locked "$@"

@@ -2,27 +2,13 @@
 //! start that creates and prints one key.
 
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
-use crate::common::{Db, TestApp};
-
-const BIN: &str = env!("CARGO_BIN_EXE_v2client");
-
-fn v2client(data_dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("V2CLIENT_DATA_DIR", data_dir)
-        .env("V2CLIENT_LOG", "warn")
-        .kill_on_drop(true);
-    cmd
-}
+use crate::common::{Db, TestApp, start_server, start_server_with, v2client};
 
 async fn run(data_dir: &Path, args: &[&str]) -> Output {
     v2client(data_dir)
@@ -30,6 +16,13 @@ async fn run(data_dir: &Path, args: &[&str]) -> Output {
         .output()
         .await
         .expect("run v2client")
+}
+
+/// The binary with extra settings.
+fn configured(data_dir: &Path, env: &[(&str, &str)]) -> tokio::process::Command {
+    let mut cmd = v2client(data_dir);
+    cmd.envs(env.iter().copied());
+    cmd
 }
 
 fn stdout(o: &Output) -> String {
@@ -224,70 +217,6 @@ async fn migrate_creates_the_sqlite_database() {
     assert!(stdout(&o).contains("up to date"));
 }
 
-type Server = (
-    tokio::process::Child,
-    Option<String>,
-    String,
-    tokio::task::JoinHandle<String>,
-);
-
-/// Start `serve`, return the child, the printed key (if any), the bound address and the
-/// log collector.
-async fn start_server(data_dir: &Path) -> Server {
-    start_server_with(data_dir, &[]).await
-}
-
-async fn start_server_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
-    let mut child = v2client(data_dir)
-        .envs(env.iter().copied())
-        .env("V2CLIENT_BIND", "127.0.0.1:0")
-        .env("V2CLIENT_LOG", "info")
-        .env("V2CLIENT_LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = err_lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["fields"]["message"] == "v2client listening"
-            {
-                return v["fields"]["address"].as_str().unwrap().to_owned();
-            }
-        }
-        panic!("server exited before listening");
-    })
-    .await
-    .expect("server started in time");
-    // Keep draining stderr so the child never blocks, and keep the text for checks.
-    let log = tokio::spawn(async move {
-        let mut all = String::new();
-        while let Ok(Some(line)) = err_lines.next_line().await {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    // Everything the first start prints comes before it listens.
-    let mut out = String::new();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut buf = vec![0u8; 8192];
-    if let Ok(Ok(n)) = tokio::time::timeout(
-        Duration::from_millis(500),
-        tokio::io::AsyncReadExt::read(&mut stdout, &mut buf),
-    )
-    .await
-    {
-        out.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    let key = out
-        .split_whitespace()
-        .find(|w| w.starts_with("v2c_") && w.len() == 47)
-        .map(str::to_owned);
-    (child, key, address, log)
-}
-
 async fn terminate(mut child: tokio::process::Child) -> std::process::ExitStatus {
     let pid = child.id().unwrap().to_string();
     let _ = std::process::Command::new("kill")
@@ -378,8 +307,11 @@ async fn first_start_creates_one_key_and_serves_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_uploads_finish_or_fail_cleanly_within_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, key, address, _log) =
-        start_server_with(dir.path(), &[("V2CLIENT_SHUTDOWN_TIMEOUT", "20s")]).await;
+    let (child, key, address, _log) = start_server_with(configured(
+        dir.path(),
+        &[("V2CLIENT_SHUTDOWN_TIMEOUT", "20s")],
+    ))
+    .await;
     let key = key.unwrap();
     v2client::install_tls_provider();
     let client = reqwest::Client::new();
@@ -541,10 +473,10 @@ async fn an_event_committed_before_a_kill_is_delivered_after_restart() {
     let key: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
     // The dispatcher looks once at start, then not for an hour: the event stays queued.
-    let (mut child, _, address, _) = start_server_with(
+    let (mut child, _, address, _) = start_server_with(configured(
         dir.path(),
         &[allow[0], ("V2CLIENT_WEBHOOK_POLL_INTERVAL", "1h")],
-    )
+    ))
     .await;
     v2client::install_tls_provider();
     let client = reqwest::Client::new();
@@ -576,7 +508,7 @@ async fn an_event_committed_before_a_kill_is_delivered_after_restart() {
     assert_eq!(events[0]["state"], "pending");
     let event_id = events[0]["id"].as_str().unwrap().to_owned();
     // After a restart the event goes out, with the id it was committed with.
-    let (child, _, _, _) = start_server_with(dir.path(), &allow).await;
+    let (child, _, _, _) = start_server_with(configured(dir.path(), &allow)).await;
     for _ in 0..100 {
         if !hits.lock().unwrap().is_empty() {
             break;

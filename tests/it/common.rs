@@ -1,13 +1,17 @@
 //! Test helpers: a fresh database per test (a temp SQLite file, or a fresh Postgres
-//! schema), the whole app in-process, and a small request helper.
+//! schema), the whole app in-process, a small request helper, and the server binary
+//! started on a real port.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tower::ServiceExt;
 use v2client::config::{DatabaseKind, Settings};
 use v2client::domain::{ApiKeySecret, KeySettings};
@@ -305,4 +309,87 @@ impl TestApp {
         );
         r.json()["verificationId"].as_str().unwrap().to_owned()
     }
+}
+
+/// The `v2client` binary with a clean environment and the given data folder.
+pub fn v2client(data_dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_v2client"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("V2CLIENT_DATA_DIR", data_dir)
+        .env("V2CLIENT_LOG", "warn")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Start `serve`, return the child, the printed key (if any) and the bound address.
+pub async fn start_server(
+    data_dir: &Path,
+) -> (
+    tokio::process::Child,
+    Option<String>,
+    String,
+    tokio::task::JoinHandle<String>,
+) {
+    start_server_with(v2client(data_dir)).await
+}
+
+/// [`start_server`] with a command already given its settings (see [`v2client`]).
+pub async fn start_server_with(
+    mut cmd: tokio::process::Command,
+) -> (
+    tokio::process::Child,
+    Option<String>,
+    String,
+    tokio::task::JoinHandle<String>,
+) {
+    if !cmd.as_std().get_envs().any(|(k, _)| k == "V2CLIENT_BIND") {
+        cmd.env("V2CLIENT_BIND", "127.0.0.1:0");
+    }
+    let mut child = cmd
+        .env("V2CLIENT_LOG", "info")
+        .env("V2CLIENT_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = err_lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["fields"]["message"] == "v2client listening"
+            {
+                return v["fields"]["address"].as_str().unwrap().to_owned();
+            }
+        }
+        panic!("server exited before listening");
+    })
+    .await
+    .expect("server started in time");
+    // Keep draining stderr so the child never blocks, and keep the text for checks.
+    let log = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(line)) = err_lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // Everything the first start prints comes before it listens.
+    let mut out = String::new();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 8192];
+    if let Ok(Ok(n)) = tokio::time::timeout(
+        Duration::from_millis(500),
+        tokio::io::AsyncReadExt::read(&mut stdout, &mut buf),
+    )
+    .await
+    {
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let key = out
+        .split_whitespace()
+        .find(|w| w.starts_with("v2c_") && w.len() == 47)
+        .map(str::to_owned);
+    (child, key, address, log)
 }
