@@ -5,8 +5,8 @@ use axum::http::{Method, Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use v2client::domain::settings::parse_origin;
-use v2client::domain::verification::{initial_progress, now};
-use v2client::domain::{KeySettings, Module, Status, Verification, VerificationId};
+
+use v2client::domain::{KeySettings, Module, Status, VerificationId};
 
 use crate::common::{Db, TestApp};
 
@@ -518,25 +518,9 @@ async fn past_expiry_reads_expired(db: Db) {
     let Some(app) = TestApp::new(db).await else {
         return;
     };
-    let t = now();
-    let flow = Module::ALL.to_vec();
-    let mut v = Verification {
-        id: VerificationId::generate(),
-        key_id: app.key_record.id.clone(),
-        status: Status::InProgress,
-        progress: initial_progress(&flow),
-        flow,
-        modules: json!({}),
-        results: json!({}),
-        extra_data: None,
-        return_url: None,
-        portal: Default::default(),
-        version: 0,
-        created_at: t - Duration::hours(3),
-        updated_at: t - Duration::hours(2),
-        expires_at: t - Duration::hours(1),
-    };
-    app.db.store.create_verification(&v, None).await.unwrap();
+    let mut v = app
+        .stored_verification(Status::InProgress, -Duration::hours(1))
+        .await;
     let d = app
         .get(&format!("{DETAILS}{}", v.id), Some(app.key()))
         .await

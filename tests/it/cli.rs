@@ -350,37 +350,21 @@ async fn sigterm_lets_uploads_finish_or_fail_cleanly_within_the_deadline() {
         assert_eq!(r.status(), 200);
         ids.push(id);
     }
-    let uploads: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            let form = reqwest::multipart::Form::new()
-                .text("document_type", "id_card")
-                .part(
-                    "image",
-                    reqwest::multipart::Part::bytes(image.clone()).file_name("front.jpg"),
-                );
-            let req = client
-                .post(format!("{base}/api/portal/{id}/document/back"))
-                .multipart(form);
-            tokio::spawn(async move { req.send().await })
-        })
-        .collect();
+    let upload = |id: &str, side: &str| {
+        let form = reqwest::multipart::Form::new()
+            .text("document_type", "id_card")
+            .part(
+                "image",
+                reqwest::multipart::Part::bytes(image.clone()).file_name("photo.jpg"),
+            );
+        let req = client
+            .post(format!("{base}/api/portal/{id}/document/{side}"))
+            .multipart(form);
+        tokio::spawn(async move { req.send().await })
+    };
     // Out-of-order `back` uploads are refused quickly; the real work is the front.
-    let fronts: Vec<_> = ids
-        .iter()
-        .map(|id| {
-            let form = reqwest::multipart::Form::new()
-                .text("document_type", "id_card")
-                .part(
-                    "image",
-                    reqwest::multipart::Part::bytes(image.clone()).file_name("front.jpg"),
-                );
-            let req = client
-                .post(format!("{base}/api/portal/{id}/document/front"))
-                .multipart(form);
-            tokio::spawn(async move { req.send().await })
-        })
-        .collect();
+    let uploads: Vec<_> = ids.iter().map(|id| upload(id, "back")).collect();
+    let fronts: Vec<_> = ids.iter().map(|id| upload(id, "front")).collect();
     // Let the uploads reach the server, then ask it to stop.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started = std::time::Instant::now();

@@ -298,6 +298,36 @@ impl TestApp {
         self.send(req.body(body).unwrap()).await
     }
 
+    /// Store a verification directly, owned by this app's key, in any status, expiring
+    /// `expires_in` from now (negative: already past).
+    pub async fn stored_verification(
+        &self,
+        status: v2client::domain::Status,
+        expires_in: chrono::Duration,
+    ) -> v2client::domain::Verification {
+        use v2client::domain::verification::{initial_progress, now};
+        let t = now();
+        let flow = v2client::domain::Module::ALL.to_vec();
+        let v = v2client::domain::Verification {
+            id: v2client::domain::VerificationId::generate(),
+            key_id: self.key_record.id.clone(),
+            status,
+            progress: initial_progress(&flow),
+            flow,
+            modules: KeySettings::default().modules(),
+            results: serde_json::json!({}),
+            extra_data: None,
+            return_url: None,
+            portal: Default::default(),
+            version: 0,
+            created_at: t - chrono::Duration::hours(3),
+            updated_at: t - chrono::Duration::hours(2),
+            expires_at: t + expires_in,
+        };
+        self.db.store.create_verification(&v, None).await.unwrap();
+        v
+    }
+
     /// Generate with this app's key and return the new verification id.
     pub async fn new_verification(&self, body: Option<Value>) -> String {
         let r = self.generate(Some(self.key()), body).await;

@@ -6,9 +6,9 @@ use axum::http::{Method, Request, StatusCode};
 use chrono::Duration;
 use image::DynamicImage;
 use serde_json::{Value, json};
-use v2client::domain::verification::{initial_progress, now};
+use v2client::domain::verification::now;
 use v2client::domain::{
-    DocumentType, KeySettings, Module, RedactionTarget, Status, Verification, VerificationId,
+    DocumentType, KeySettings, Module, RedactionTarget, Status, VerificationId,
 };
 use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, layout};
@@ -412,25 +412,9 @@ async fn expired_and_unknown_verifications(db: Db) {
     let Some(app) = TestApp::new(db).await else {
         return;
     };
-    let t = now();
-    let flow = Module::ALL.to_vec();
-    let v = Verification {
-        id: VerificationId::generate(),
-        key_id: app.key_record.id.clone(),
-        status: Status::Created,
-        progress: initial_progress(&flow),
-        flow,
-        modules: KeySettings::default().modules(),
-        results: json!({}),
-        extra_data: None,
-        return_url: None,
-        portal: Default::default(),
-        version: 0,
-        created_at: t - Duration::hours(3),
-        updated_at: t - Duration::hours(3),
-        expires_at: t - Duration::hours(1),
-    };
-    app.db.store.create_verification(&v, None).await.unwrap();
+    let v = app
+        .stored_verification(Status::Created, -Duration::hours(1))
+        .await;
     let s = state(&app, v.id.as_str()).await;
     assert_eq!(s["status"], "expired");
     let r = post_json(

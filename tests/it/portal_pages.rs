@@ -5,9 +5,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Duration;
-use serde_json::json;
-use v2client::domain::verification::{initial_progress, now};
-use v2client::domain::{KeySettings, Module, Status, Verification, VerificationId};
+use v2client::domain::{KeySettings, Status, VerificationId};
 
 use crate::common::{Db, Reply, TestApp};
 
@@ -88,26 +86,10 @@ fn unescape_html(raw: &str) -> String {
 
 /// A verification stored directly, in any status and with any expiry.
 async fn stored_verification(app: &TestApp, status: Status, expires_in: Duration) -> String {
-    let t = now();
-    let flow = Module::ALL.to_vec();
-    let v = Verification {
-        id: VerificationId::generate(),
-        key_id: app.key_record.id.clone(),
-        status,
-        progress: initial_progress(&flow),
-        flow,
-        modules: KeySettings::default().modules(),
-        results: json!({}),
-        extra_data: None,
-        return_url: None,
-        portal: Default::default(),
-        version: 0,
-        created_at: t - Duration::hours(3),
-        updated_at: t - Duration::hours(2),
-        expires_at: t + expires_in,
-    };
-    app.db.store.create_verification(&v, None).await.unwrap();
-    v.id.to_string()
+    app.stored_verification(status, expires_in)
+        .await
+        .id
+        .to_string()
 }
 
 #[tokio::test]
