@@ -25,6 +25,21 @@ fn configured(data_dir: &Path, env: &[(&str, &str)]) -> tokio::process::Command 
     cmd
 }
 
+/// Create a verification on a running server; its id.
+async fn generate_over_http(client: &reqwest::Client, base: &str, key: &str) -> String {
+    let r = client
+        .post(format!("{base}/api/generate-verification"))
+        .header("X-SDK-Key", key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -331,16 +346,7 @@ async fn sigterm_lets_uploads_finish_or_fail_cleanly_within_the_deadline() {
     .unwrap();
     let mut ids = Vec::new();
     for _ in 0..4 {
-        let r = client
-            .post(format!("{base}/api/generate-verification"))
-            .header("X-SDK-Key", &key)
-            .send()
-            .await
-            .unwrap();
-        let id = r.json::<Value>().await.unwrap()["verificationId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let id = generate_over_http(&client, &base, &key).await;
         let r = client
             .post(format!("{base}/api/portal/{id}/terms"))
             .json(&serde_json::json!({"accepted": true}))
@@ -464,16 +470,7 @@ async fn an_event_committed_before_a_kill_is_delivered_after_restart() {
     .await;
     v2client::install_tls_provider();
     let client = reqwest::Client::new();
-    let r = client
-        .post(format!("http://{address}/api/generate-verification"))
-        .header("X-SDK-Key", &key)
-        .send()
-        .await
-        .unwrap();
-    let id = r.json::<Value>().await.unwrap()["verificationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = generate_over_http(&client, &format!("http://{address}"), &key).await;
     let r = client
         .get(format!("http://{address}/api/portal/{id}"))
         .send()
