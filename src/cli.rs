@@ -41,6 +41,27 @@ enum Command {
     Healthcheck,
     /// Serve the built-in verification backend over HTTP on V2CLIENT_ENGINE_BIND.
     Engine,
+    /// Run the face models on photos (for operators and support).
+    #[command(subcommand)]
+    Faces(FacesCommand),
+}
+
+#[derive(Subcommand)]
+enum FacesCommand {
+    /// Compare the faces of two photos under the instance's thresholds. Exits 0 whatever
+    /// the decision; non-zero when a photo has no face or cannot be read.
+    Compare {
+        a: std::path::PathBuf,
+        b: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The passive-liveness spoof score of the most certain face of a photo.
+    Liveness {
+        image: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,13 +161,24 @@ struct CreateKey {
     /// Override the instance's configuration-check rate limit for this key (per minute).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     check_config_per_minute: Option<u32>,
+    /// Face similarity at or above which this key's selfies match their document
+    /// (default: the instance's `faces.matching.match`). Needs --face-no-match-threshold.
+    #[arg(long, requires = "face_no_match_threshold")]
+    face_match_threshold: Option<f64>,
+    /// Face similarity below which this key's verifications are rejected as a mismatch.
+    #[arg(long, requires = "face_match_threshold")]
+    face_no_match_threshold: Option<f64>,
+    /// Reject, rather than send to review, a verification whose selfie looks like a photo
+    /// or a screen.
+    #[arg(long)]
+    strict_liveness: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
 }
 
 impl CreateKey {
-    fn settings(&self) -> KeySettings {
+    fn settings(&self) -> Result<KeySettings, String> {
         let d = KeySettings::default();
         let mut s = KeySettings {
             // clap collects one parsed flow per occurrence; the last one wins.
@@ -159,10 +191,19 @@ impl CreateKey {
             max_attempts: self.max_attempts,
             rate_limits: Default::default(),
             retention_days: self.retention,
+            face_match: None,
+            strict_liveness: self.strict_liveness,
         };
         s.rate_limits.generate_per_minute = self.generate_per_minute;
         s.rate_limits.check_config_per_minute = self.check_config_per_minute;
-        s
+        if let (Some(matched), Some(no_match)) =
+            (self.face_match_threshold, self.face_no_match_threshold)
+        {
+            let t = crate::faces::Thresholds { matched, no_match };
+            t.validate()?;
+            s.face_match = Some(t);
+        }
+        Ok(s)
     }
 }
 
@@ -195,6 +236,7 @@ pub async fn main() -> ExitCode {
         Command::Webhooks(cmd) => webhooks_command(settings, cmd).await,
         Command::Healthcheck => healthcheck(settings).await,
         Command::Engine => engine(settings).await,
+        Command::Faces(cmd) => faces_command(settings, cmd),
     };
     match result {
         Ok(code) => code,
@@ -259,7 +301,7 @@ async fn serve(settings: Settings) -> CliResult {
         public_url = %settings.public_url,
         "v2client listening"
     );
-    let state = AppState::new(settings, store).map_err(|e| format!("image storage: {e}"))?;
+    let state = AppState::new(settings, store).map_err(|e| e.to_string())?;
     tracing::info!(blobs = %state.blobs.describe(), backend = state.backend.name(), "ready");
     crate::run(listener, state, shutdown_signal()).await?;
     tracing::info!("v2client stopped");
@@ -326,7 +368,7 @@ async fn engine(settings: Settings) -> CliResult {
         b.imaging,
         b.faces.clone(),
         b.workers,
-    ));
+    )?);
     // Room for the largest liveness burst the checks accept, plus form overhead.
     let max_body = b.imaging.limits.max_bytes.saturating_mul(9);
     let listener = tokio::net::TcpListener::bind(b.engine_bind)
@@ -341,6 +383,129 @@ async fn engine(settings: Settings) -> CliResult {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a `faces` command prints: a JSON object, or a stable code and what went wrong.
+type FacesOutcome = Result<serde_json::Value, (&'static str, String)>;
+
+/// `v2client faces …`: one JSON object (or a line of text) on stdout; failures are
+/// `{"error", "details", "code"}` and exit 1.
+fn faces_command(settings: Settings, cmd: FacesCommand) -> CliResult {
+    let models = crate::faces::FaceModels::load(&settings.backend.faces.models)?;
+    let (json, outcome) = match &cmd {
+        FacesCommand::Compare { a, b, json } => (*json, faces_compare(&settings, &models, a, b)),
+        FacesCommand::Liveness { image, json } => {
+            (*json, faces_liveness(&settings, &models, image))
+        }
+    };
+    match outcome {
+        Ok(value) if json => println!("{value}"),
+        Ok(value) => match value.get("similarity") {
+            Some(similarity) => println!(
+                "similarity {similarity}: {} (match at or above {}, no match below {})",
+                value["decision"].as_str().unwrap_or_default(),
+                value["thresholds"]["match"],
+                value["thresholds"]["no_match"]
+            ),
+            None => println!(
+                "spoof score {} (suspected above {}): {}",
+                value["spoof_score"],
+                value["threshold"],
+                if value["spoof_suspected"] == true {
+                    "suspected spoof"
+                } else {
+                    "looks live"
+                }
+            ),
+        },
+        Err((code, details)) => {
+            if json {
+                let error = "The photos could not be analysed";
+                println!(
+                    "{}",
+                    serde_json::json!({"error": error, "details": details, "code": code})
+                );
+            } else {
+                eprintln!("v2client: {details} ({code})");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_photo(
+    settings: &Settings,
+    path: &std::path::Path,
+) -> Result<image::RgbImage, (&'static str, String)> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        (
+            "FILE_UNREADABLE",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    crate::imaging::decode(&bytes, &settings.backend.imaging.limits)
+        .map(|d| d.image)
+        .map_err(|e| (e.code(), format!("{}: {e}", path.display())))
+}
+
+fn no_face(path: &std::path::Path) -> (&'static str, String) {
+    (
+        "FACE_NOT_FOUND",
+        format!("no face found in {}", path.display()),
+    )
+}
+
+fn inference_failed(e: tract_onnx::prelude::TractError) -> (&'static str, String) {
+    ("INFERENCE_FAILED", format!("{e:#}"))
+}
+
+fn faces_compare(
+    settings: &Settings,
+    models: &crate::faces::FaceModels,
+    a: &std::path::Path,
+    b: &std::path::Path,
+) -> FacesOutcome {
+    use crate::faces::{FaceMatch, FaceMatchReason};
+    let (ia, ib) = (load_photo(settings, a)?, load_photo(settings, b)?);
+    let thresholds = settings.backend.faces.matching;
+    match crate::faces::compare(models, &ia, &ib, thresholds).map_err(inference_failed)? {
+        FaceMatch::Performed {
+            similarity,
+            decision,
+            thresholds,
+            ..
+        } => Ok(serde_json::json!({
+            "similarity": similarity,
+            "decision": decision,
+            "thresholds": thresholds,
+        })),
+        FaceMatch::NotPerformed {
+            reason: FaceMatchReason::DocumentFaceNotFound,
+        } => Err(no_face(b)),
+        FaceMatch::NotPerformed { .. } => Err(no_face(a)),
+    }
+}
+
+fn faces_liveness(
+    settings: &Settings,
+    models: &crate::faces::FaceModels,
+    path: &std::path::Path,
+) -> FacesOutcome {
+    use crate::faces::recognition;
+    let img = load_photo(settings, path)?;
+    let face = recognition::detect(models, &img)
+        .map_err(inference_failed)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| no_face(path))?;
+    let score = recognition::spoof_score(models, &img, &face).map_err(inference_failed)?;
+    let threshold = settings.backend.faces.passive_liveness.spoof_threshold;
+    Ok(serde_json::json!({
+        "spoof_score": (score * 10_000.0).round() / 10_000.0,
+        "threshold": threshold,
+        "spoof_suspected": score > threshold,
+    }))
 }
 
 async fn migrate(settings: Settings) -> CliResult {
@@ -358,7 +523,7 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 .as_deref()
                 .map(|url| new_webhook(url, settings.webhooks.allow_private))
                 .transpose()?;
-            let (mut record, secret) = keys::new_key(&args.name, args.settings());
+            let (mut record, secret) = keys::new_key(&args.name, args.settings()?);
             record.webhook = webhook;
             store.insert_key(&record).await?;
             if args.json {

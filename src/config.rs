@@ -293,6 +293,7 @@ impl Settings {
         layer = layer.merge(Layer::from_env(env)?);
         let mut settings = Self::from_layer(layer)?;
         settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
+        settings.backend.faces = faces_from_env(settings.backend.faces, env)?;
         settings.metrics_token = env("V2CLIENT_METRICS_TOKEN").filter(|t| !t.trim().is_empty());
         settings.shutdown_timeout = duration(
             env("V2CLIENT_SHUTDOWN_TIMEOUT"),
@@ -406,6 +407,53 @@ impl Settings {
             .append_pair("verification_id", verification_id);
         url.into()
     }
+}
+
+/// The face settings the environment overrides, checked.
+fn faces_from_env(
+    mut faces: crate::faces::FacesConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<crate::faces::FacesConfig, ConfigError> {
+    let number = |name: &'static str| -> Result<Option<f64>, ConfigError> {
+        env(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name,
+                        reason: format!("`{v}` is not a number"),
+                    })
+            })
+            .transpose()
+    };
+    if let Some(dir) = env("V2CLIENT_FACE_MODELS_DIR") {
+        faces.models.dir = Some(PathBuf::from(dir));
+    }
+    if let Some(v) = number("V2CLIENT_FACE_MATCH_THRESHOLD")? {
+        faces.matching.matched = v;
+    }
+    if let Some(v) = number("V2CLIENT_FACE_NO_MATCH_THRESHOLD")? {
+        faces.matching.no_match = v;
+    }
+    faces
+        .matching
+        .validate()
+        .map_err(|reason| ConfigError::Invalid {
+            name: "V2CLIENT_FACE_MATCH_THRESHOLD",
+            reason,
+        })?;
+    if let Some(v) = number("V2CLIENT_LIVENESS_SPOOF_THRESHOLD")? {
+        faces.passive_liveness.spoof_threshold = v;
+    }
+    if !(0.0..=1.0).contains(&faces.passive_liveness.spoof_threshold) {
+        return Err(ConfigError::Invalid {
+            name: "V2CLIENT_LIVENESS_SPOOF_THRESHOLD",
+            reason: "the spoof threshold is a probability between 0 and 1".into(),
+        });
+    }
+    Ok(faces)
 }
 
 impl BackendSettings {

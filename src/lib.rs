@@ -61,10 +61,19 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
 }
 
+/// Why the server cannot start with its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("image storage: {0}")]
+    Blobs(#[from] blobs::BlobError),
+    #[error("{0}")]
+    FaceModels(#[from] faces::models::ModelError),
+}
+
 impl AppState {
     /// The configured backend and image storage over `store`.
-    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Result<Self, blobs::BlobError> {
-        let backend = backend::from_settings(&settings);
+    pub fn new(settings: Settings, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        let backend = backend::from_settings(&settings)?;
         let blobs = settings.blobs.open()?;
         Ok(Self::with_parts(settings, store, backend, blobs))
     }

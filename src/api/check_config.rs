@@ -43,6 +43,7 @@ pub async fn check_config(
             "backend": {
                 "kind": state.backend.name(),
                 "configured": state.backend.configuration_problem().is_none(),
+                "face_models": state.backend.models(),
             },
         },
         "key": {
@@ -59,6 +60,8 @@ pub async fn check_config(
             "redact": s.redact,
             "max_attempts": s.max_attempts,
             "retention_days": s.retention_days,
+            "face_match": s.face_match.unwrap_or(state.settings.backend.faces.matching),
+            "strict_liveness": s.strict_liveness,
             "webhook": {
                 "configured": key.webhook.is_some(),
                 "url": key.webhook.as_ref().map(|w| w.url.as_str()),

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Verdict;
 use crate::domain::Status;
-use crate::faces::FaceMatch;
+use crate::faces::{FaceMatch, FaceMatchReason, LIVENESS_SPOOF_SUSPECTED, MatchDecision};
 
 /// The final outcome of one step: its accepted attempt, or its last rejection once the
 /// attempts ran out.
@@ -17,6 +17,10 @@ pub struct StepOutcome {
     /// Checks that passed close to their threshold.
     #[serde(default)]
     pub borderline: Vec<String>,
+    /// Findings on an accepted step that need a person's look, as stable codes (for
+    /// example `LIVENESS_SPOOF_SUSPECTED`).
+    #[serde(default)]
+    pub flags: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +30,13 @@ pub struct DecisionInput {
     pub steps: Vec<StepOutcome>,
     /// The face comparison, when the flow has both a document and a selfie.
     pub face_match: Option<FaceMatch>,
+    /// The flow has a document and a selfie, so a missing comparison is a reason.
+    #[serde(default)]
+    pub face_match_required: bool,
+    /// The key's strict liveness mode: a suspected spoof rejects instead of asking for
+    /// review.
+    #[serde(default)]
+    pub strict_liveness: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,9 +47,10 @@ pub struct Decision {
     pub reasons: Vec<String>,
 }
 
-/// `rejected` on a hard failure (a failed step, a face mismatch); `needs_manual_review`
-/// when something required was not judged (a missing step, a face match not performed) or
-/// passed only narrowly; otherwise `verified`.
+/// `rejected` on a hard failure (a failed step, a face mismatch, a suspected spoof in
+/// strict mode); `needs_manual_review` when something required was not judged (a missing
+/// step, a face match not performed or uncertain) or passed only narrowly or with a flag;
+/// otherwise `verified`. Nothing reaches `verified` by omission.
 pub fn decide(input: &DecisionInput) -> Decision {
     let mut hard = Vec::new();
     let mut review = Vec::new();
@@ -54,6 +66,13 @@ pub fn decide(input: &DecisionInput) -> Decision {
                         .iter()
                         .map(|r| format!("BORDERLINE:{}:{r}", step.step)),
                 );
+                for flag in &step.flags {
+                    if input.strict_liveness && flag == LIVENESS_SPOOF_SUSPECTED {
+                        hard.push(flag.clone());
+                    } else {
+                        review.push(flag.clone());
+                    }
+                }
             }
         }
     }
@@ -63,12 +82,20 @@ pub fn decide(input: &DecisionInput) -> Decision {
         }
     }
     match &input.face_match {
-        Some(FaceMatch::NotMatched { .. }) => hard.push("FACE_MISMATCH".into()),
+        Some(FaceMatch::Performed { decision, .. }) => match decision {
+            MatchDecision::Match => {}
+            MatchDecision::Uncertain => review.push("FACE_MATCH_UNCERTAIN".into()),
+            MatchDecision::NoMatch => hard.push("FACE_MISMATCH".into()),
+        },
         Some(FaceMatch::NotPerformed { reason }) => {
             review.push("FACE_MATCH_NOT_PERFORMED".into());
             review.push(reason.code().into());
         }
-        Some(FaceMatch::Matched { .. }) | None => {}
+        None if input.face_match_required => {
+            review.push("FACE_MATCH_NOT_PERFORMED".into());
+            review.push(FaceMatchReason::ImageMissing.code().into());
+        }
+        None => {}
     }
     if !hard.is_empty() {
         Decision {
@@ -91,7 +118,7 @@ pub fn decide(input: &DecisionInput) -> Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::faces::FaceMatchReason;
+    use crate::faces::{ModelInfo, Thresholds};
 
     fn step(name: &str, verdict: Verdict, reasons: &[&str], borderline: &[&str]) -> StepOutcome {
         StepOutcome {
@@ -99,6 +126,7 @@ mod tests {
             verdict,
             reasons: reasons.iter().map(|s| s.to_string()).collect(),
             borderline: borderline.iter().map(|s| s.to_string()).collect(),
+            flags: Vec::new(),
         }
     }
 
@@ -107,7 +135,64 @@ mod tests {
             required: vec!["document_front".into(), "liveness".into()],
             steps,
             face_match,
+            face_match_required: false,
+            strict_liveness: false,
         }
+    }
+
+    fn performed(similarity: f64) -> FaceMatch {
+        let thresholds = Thresholds::default();
+        FaceMatch::Performed {
+            similarity,
+            decision: thresholds.decide(similarity),
+            thresholds,
+            model: ModelInfo {
+                name: "test".into(),
+                version: "0".into(),
+                source: "test".into(),
+                sha256: Default::default(),
+            },
+        }
+    }
+
+    fn both_accepted() -> Vec<StepOutcome> {
+        vec![
+            step("document_front", Verdict::Accepted, &[], &[]),
+            step("liveness", Verdict::Accepted, &[], &[]),
+        ]
+    }
+
+    #[test]
+    fn uncertain_faces_need_review() {
+        let d = decide(&input(both_accepted(), Some(performed(0.3))));
+        assert_eq!(d.status, Status::NeedsManualReview);
+        assert_eq!(d.reasons, vec!["FACE_MATCH_UNCERTAIN"]);
+    }
+
+    #[test]
+    fn a_required_comparison_that_is_missing_fails_closed() {
+        let mut i = input(both_accepted(), None);
+        i.face_match_required = true;
+        let d = decide(&i);
+        assert_eq!(d.status, Status::NeedsManualReview);
+        assert_eq!(
+            d.reasons,
+            vec!["FACE_MATCH_NOT_PERFORMED", "FACE_IMAGE_MISSING"]
+        );
+    }
+
+    #[test]
+    fn a_suspected_spoof_needs_review_or_rejects_in_strict_mode() {
+        let mut steps = both_accepted();
+        steps[1].flags = vec![LIVENESS_SPOOF_SUSPECTED.into()];
+        let mut i = input(steps, Some(performed(0.9)));
+        let d = decide(&i);
+        assert_eq!(d.status, Status::NeedsManualReview);
+        assert_eq!(d.reasons, vec![LIVENESS_SPOOF_SUSPECTED]);
+        i.strict_liveness = true;
+        let d = decide(&i);
+        assert_eq!(d.status, Status::Rejected);
+        assert_eq!(d.reasons, vec![LIVENESS_SPOOF_SUSPECTED]);
     }
 
     #[test]
@@ -117,7 +202,7 @@ mod tests {
                 step("document_front", Verdict::Accepted, &[], &[]),
                 step("liveness", Verdict::Accepted, &[], &[]),
             ],
-            Some(FaceMatch::Matched { score: 0.9 }),
+            Some(performed(0.9)),
         ));
         assert_eq!(d.status, Status::Verified);
         assert!(d.reasons.is_empty());
@@ -160,7 +245,7 @@ mod tests {
                 step("document_front", Verdict::Accepted, &[], &[]),
                 step("liveness", Verdict::Accepted, &[], &[]),
             ],
-            Some(FaceMatch::NotMatched { score: 0.1 }),
+            Some(performed(0.1)),
         ));
         assert_eq!(d.status, Status::Rejected);
         assert_eq!(d.reasons, vec!["FACE_MISMATCH"]);

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `/v1/document` | multipart: `document_type` (`passport`, `id_card`, `driving_licence`), `side` (`front`, `back`), `image` (file) | [`DocumentResult`](super::DocumentResult) |
 //! | `/v1/liveness` | multipart: `challenge` (`closer`, `farther`), `frames` (file, repeated, first to last) | [`LivenessResult`](super::LivenessResult) |
-//! | `/v1/face-match` | multipart: `selfie` (file), `document` (file) | `FaceMatch`: `{"status": "not_performed", "reason": "…"}` or `{"status": "matched", "score": …}` |
+//! | `/v1/face-match` | multipart: `match_threshold`, `no_match_threshold` (numbers), `selfie` (file), `document` (file) | [`FaceMatch`](crate::faces::FaceMatch): `{"status": "performed", "similarity", "decision", "thresholds", "model"}` or `{"status": "not_performed", "reason": "…"}` |
 //! | `/v1/decide` | JSON [`DecisionInput`](super::DecisionInput) | [`Decision`](super::Decision) |
 //!
 //! Images in answers are standard base64 strings. `GET /healthz` answers `{"status":"ok"}`.
@@ -32,7 +32,7 @@ use subtle::ConstantTimeEq;
 
 use super::{BackendError, DecisionInput, Side, VerificationBackend};
 use crate::domain::DocumentType;
-use crate::faces::Challenge;
+use crate::faces::{Challenge, Thresholds};
 
 #[derive(Clone)]
 struct EngineState {
@@ -209,9 +209,13 @@ async fn face_match(
     multipart: Multipart,
 ) -> Result<Response, BackendError> {
     let parts = Parts::read(multipart).await?;
+    let thresholds = Thresholds {
+        matched: parts.text("match_threshold")?,
+        no_match: parts.text("no_match_threshold")?,
+    };
     let result = s
         .backend
-        .compare_faces(parts.one("selfie")?, parts.one("document")?)
+        .compare_faces(parts.one("selfie")?, parts.one("document")?, thresholds)
         .await?;
     Ok(Json(result).into_response())
 }

@@ -15,7 +15,7 @@ use super::{
     VerificationBackend,
 };
 use crate::domain::DocumentType;
-use crate::faces::{Challenge, FaceMatch};
+use crate::faces::{Challenge, FaceMatch, Thresholds};
 
 /// Attempts per call, the first included.
 const ATTEMPTS: u32 = 3;
@@ -177,10 +177,13 @@ impl VerificationBackend for HttpBackend {
         &self,
         selfie: Bytes,
         document: Bytes,
+        thresholds: Thresholds,
     ) -> Result<FaceMatch, BackendError> {
         self.call("v1/face-match", || {
             Body::Form(
                 Form::new()
+                    .text("match_threshold", thresholds.matched.to_string())
+                    .text("no_match_threshold", thresholds.no_match.to_string())
                     .part("selfie", file("selfie", &selfie))
                     .part("document", file("document", &document)),
             )

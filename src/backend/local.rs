@@ -14,7 +14,7 @@ use super::{
 };
 use crate::domain::DocumentType;
 use crate::faces::{
-    self, Challenge, FaceDetector, FaceInImage, FaceMatch, FaceMatchReason, FacesConfig,
+    self, Challenge, FaceBox, FaceDetector, FaceMatch, FaceModels, FacesConfig, Thresholds,
 };
 use crate::imaging::{self, ImagingConfig, ImagingError};
 
@@ -35,24 +35,38 @@ struct Engine {
     imaging: ImagingConfig,
     faces: FacesConfig,
     detector: &'static FaceDetector,
+    /// Recognition and passive-liveness models, shared by every backend of the process.
+    models: Arc<FaceModels>,
 }
 
 impl LocalBackend {
-    /// `workers`: concurrent image jobs; 0 means one per core.
-    pub fn new(imaging: ImagingConfig, faces: FacesConfig, workers: usize) -> Self {
+    /// `workers`: concurrent image jobs; 0 means one per core. Fails when the face models
+    /// named by `faces.models` cannot be loaded: the backend never runs without them.
+    pub fn new(
+        imaging: ImagingConfig,
+        faces: FacesConfig,
+        workers: usize,
+    ) -> Result<Self, faces::models::ModelError> {
         let workers = if workers == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             workers
         };
-        LocalBackend {
+        let models = FaceModels::load(&faces.models)?;
+        Ok(LocalBackend {
             inner: Arc::new(Engine {
                 imaging,
                 faces,
                 detector: FaceDetector::shared(),
+                models,
             }),
             permits: Arc::new(Semaphore::new(workers)),
-        }
+        })
+    }
+
+    /// The loaded face models (names, versions, hashes).
+    pub fn models(&self) -> &faces::ModelInfo {
+        &self.inner.models.info
     }
 
     /// Run `job` on the blocking pool once a permit is free.
@@ -113,8 +127,30 @@ impl Engine {
             && matches!(document_type, DocumentType::Passport | DocumentType::IdCard);
         let mut portrait = None;
         if needs_portrait {
-            let on = DynamicImage::ImageRgb8(a.crop.clone().unwrap_or_else(|| a.original.clone()));
-            let check = faces::check_document_portrait(self.detector, &on, &self.faces);
+            // The portrait is looked for with the detector the face match uses, so an
+            // accepted front always has a face to compare the selfie with.
+            let on = a.crop.as_ref().unwrap_or(&a.original);
+            let found = faces::recognition::detect(&self.models, on).map_err(inference)?;
+            let boxes = found
+                .iter()
+                .filter_map(|f| {
+                    FaceBox::clamped(
+                        f64::from(f.x1),
+                        f64::from(f.y1),
+                        f64::from(f.width()),
+                        f64::from(f.height()),
+                        on.width(),
+                        on.height(),
+                        f64::from(f.score),
+                    )
+                })
+                .collect();
+            let check = faces::checks::document_from_faces(
+                boxes,
+                on.width(),
+                on.height(),
+                &self.faces.document,
+            );
             reasons.extend(check.reasons().into_iter().map(str::to_owned));
             portrait = Some(check);
         }
@@ -159,11 +195,31 @@ impl Engine {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let check = faces::check_liveness(self.detector, challenge, &decoded, &self.faces);
-        let selfie_jpeg = match check.selfie_frame.and_then(|i| decoded.get(i)) {
-            Some(frame) if check.passed() => {
+        let mut metrics =
+            serde_json::to_value(&check).map_err(|e| BackendError::Internal(e.to_string()))?;
+        let mut flags = Vec::new();
+        let selfie = check.selfie_frame.filter(|_| check.passed());
+        let selfie_jpeg = match selfie.and_then(|i| decoded.get(i).map(|f| (i, f))) {
+            Some((index, frame)) => {
+                // Passive liveness on the selfie and on the burst's first and last frames,
+                // the two ends of the movement.
+                let mut picks = vec![index, 0, decoded.len() - 1];
+                picks.sort_unstable();
+                picks.dedup();
+                let rgb: Vec<(usize, RgbImage)> = picks
+                    .into_iter()
+                    .map(|i| (i, decoded[i].to_rgb8()))
+                    .collect();
+                let refs: Vec<(usize, &RgbImage)> = rgb.iter().map(|(i, f)| (*i, f)).collect();
+                let passive =
+                    faces::passive::score_frames(&self.models, &refs, &self.faces.passive_liveness)
+                        .map_err(inference)?;
+                flags.extend(passive.flag().map(str::to_owned));
+                metrics["passive"] = serde_json::to_value(&passive)
+                    .map_err(|e| BackendError::Internal(e.to_string()))?;
                 Some(jpeg(&frame.to_rgb8(), self.imaging.jpeg_quality)?)
             }
-            _ => None,
+            None => None,
         };
         Ok(LivenessResult {
             verdict: if check.passed() {
@@ -172,43 +228,30 @@ impl Engine {
                 Verdict::Rejected
             },
             reasons: check.reasons().into_iter().map(str::to_owned).collect(),
-            metrics: serde_json::to_value(&check)
-                .map_err(|e| BackendError::Internal(e.to_string()))?,
+            flags,
+            metrics,
             selfie_jpeg,
         })
     }
 
-    fn compare_faces(&self, selfie: &[u8], document: &[u8]) -> Result<FaceMatch, BackendError> {
+    fn compare_faces(
+        &self,
+        selfie: &[u8],
+        document: &[u8],
+        thresholds: Thresholds,
+    ) -> Result<FaceMatch, BackendError> {
         let load = |b: &[u8]| {
             imaging::decode(b, &self.imaging.limits)
-                .map(|d| DynamicImage::ImageRgb8(d.image))
+                .map(|d| d.image)
                 .map_err(invalid)
         };
         let (selfie, document) = (load(selfie)?, load(document)?);
-        let face_of = |img: &DynamicImage| {
-            self.detector
-                .detect(img, &self.faces.detection)
-                .into_iter()
-                .max_by_key(|f| f.area())
-        };
-        Ok(match (face_of(&selfie), face_of(&document)) {
-            (Some(s), Some(d)) => faces::compare_faces(
-                FaceInImage {
-                    image: &selfie,
-                    face: s,
-                },
-                FaceInImage {
-                    image: &document,
-                    face: d,
-                },
-            ),
-            // Without both faces there is nothing to compare. With no recognition model
-            // installed, the reason a comparison did not happen is still the model.
-            _ => FaceMatch::NotPerformed {
-                reason: FaceMatchReason::ModelUnavailable,
-            },
-        })
+        faces::compare(&self.models, &selfie, &document, thresholds).map_err(inference)
     }
+}
+
+fn inference(e: impl std::fmt::Display) -> BackendError {
+    BackendError::Internal(format!("face model inference failed: {e}"))
 }
 
 #[async_trait]
@@ -248,8 +291,17 @@ impl VerificationBackend for LocalBackend {
         &self,
         selfie: Bytes,
         document: Bytes,
+        thresholds: Thresholds,
     ) -> Result<FaceMatch, BackendError> {
-        self.run(move |e| e.compare_faces(&selfie, &document)).await
+        thresholds
+            .validate()
+            .map_err(BackendError::InvalidRequest)?;
+        self.run(move |e| e.compare_faces(&selfie, &document, thresholds))
+            .await
+    }
+
+    fn models(&self) -> Option<faces::ModelInfo> {
+        Some(self.inner.models.info.clone())
     }
 
     async fn decide(&self, input: DecisionInput) -> Result<Decision, BackendError> {

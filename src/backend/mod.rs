@@ -24,7 +24,7 @@ pub use http::HttpBackend;
 pub use local::LocalBackend;
 
 use crate::domain::DocumentType;
-use crate::faces::{Challenge, FaceMatch};
+use crate::faces::{Challenge, FaceMatch, ModelInfo, Thresholds};
 
 /// Which side of a document a photo shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -85,6 +85,10 @@ pub struct DocumentResult {
 pub struct LivenessResult {
     pub verdict: Verdict,
     pub reasons: Vec<String>,
+    /// Set on an accepted burst that still needs a person's look (for example
+    /// `LIVENESS_SPOOF_SUSPECTED`): the decision turns them into review reasons.
+    #[serde(default)]
+    pub flags: Vec<String>,
     /// Per-frame face boxes, size ratio, frame differences, the chosen selfie frame.
     pub metrics: Value,
     /// The chosen frame as JPEG with no metadata (the selfie), when one was chosen.
@@ -149,29 +153,39 @@ pub trait VerificationBackend: Send + Sync + 'static {
         frames: Vec<Bytes>,
     ) -> Result<LivenessResult, BackendError>;
 
-    /// Compare the selfie's face with the document's portrait (both JPEG).
+    /// Compare the selfie's face with the document's portrait (both JPEG) and decide the
+    /// similarity under `thresholds`.
     async fn compare_faces(
         &self,
         selfie: Bytes,
         document: Bytes,
+        thresholds: Thresholds,
     ) -> Result<FaceMatch, BackendError>;
+
+    /// The face models this backend runs, when it knows them locally.
+    fn models(&self) -> Option<ModelInfo> {
+        None
+    }
 
     /// Decide a whole verification from its steps.
     async fn decide(&self, input: DecisionInput) -> Result<Decision, BackendError>;
 }
 
-/// Build the configured backend.
-pub fn from_settings(settings: &crate::config::Settings) -> Arc<dyn VerificationBackend> {
-    match &settings.backend.kind {
+/// Build the configured backend. The built-in one fails when its face models cannot be
+/// loaded (a start-up error, never a silent pass).
+pub fn from_settings(
+    settings: &crate::config::Settings,
+) -> Result<Arc<dyn VerificationBackend>, crate::faces::models::ModelError> {
+    Ok(match &settings.backend.kind {
         crate::config::BackendKind::Local => Arc::new(LocalBackend::new(
             settings.backend.imaging,
             settings.backend.faces.clone(),
             settings.backend.workers,
-        )),
+        )?),
         crate::config::BackendKind::Http => Arc::new(HttpBackend::new(
             settings.backend.url.clone(),
             settings.backend.token.clone(),
             settings.backend.timeout,
         )),
-    }
+    })
 }

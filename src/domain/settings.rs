@@ -242,7 +242,7 @@ pub struct RateLimitOverrides {
     pub check_config_per_minute: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeySettings {
     pub flow: Vec<Module>,
     /// How long a verification stays open, in seconds.
@@ -262,6 +262,12 @@ pub struct KeySettings {
     /// data are erased.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Face-match thresholds for this key's verifications; `None`: the instance's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub face_match: Option<crate::faces::Thresholds>,
+    /// A suspected spoof rejects the verification instead of sending it to review.
+    #[serde(default)]
+    pub strict_liveness: bool,
 }
 
 fn default_retention_days() -> u32 {
@@ -284,6 +290,8 @@ impl Default for KeySettings {
             max_attempts: 5,
             rate_limits: RateLimitOverrides::default(),
             retention_days: default_retention_days(),
+            face_match: None,
+            strict_liveness: false,
         }
     }
 }

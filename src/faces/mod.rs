@@ -10,24 +10,34 @@
 //! - [`checks`]: [`check_document_portrait`] and [`check_selfie`].
 //! - [`liveness`]: the [`Challenge`] picked per verification and [`check_liveness`] over a
 //!   burst of frames. What it can and cannot catch: `docs/liveness.md`.
-//! - [`matching`]: [`FaceMatch`]; without a recognition model it is honestly
-//!   `not_performed`.
+//! - [`models`]: the ONNX model set ([`FaceModels`]), embedded or from a folder, loaded
+//!   once per process.
+//! - [`recognition`]: detection, landmarks, alignment and embedding with those models, and
+//!   the spoof score.
+//! - [`matching`]: [`compare`] a selfie with a document portrait under two [`Thresholds`].
+//! - [`passive`]: the passive-liveness score of a burst's frames.
 
 pub mod checks;
 pub mod detect;
 pub mod liveness;
 pub mod matching;
+pub mod models;
+pub mod passive;
+pub mod recognition;
 
 pub use checks::{
     DocumentFaceConfig, FaceCheck, FaceReason, SelfieConfig, check_document_portrait, check_selfie,
 };
-pub use detect::{DetectionConfig, FaceDetector, ModelError, detect_faces};
+pub use detect::{DetectionConfig, FaceDetector, detect_faces};
 pub use liveness::{
     Challenge, FrameReport, LIVENESS_FAILED, LivenessCheck, LivenessConfig, LivenessReason,
     UnknownChallenge, check_liveness,
 };
-pub use matching::{
-    FaceInImage, FaceMatch, FaceMatchReason, FaceMatcher, NoFaceMatcher, compare_faces,
+pub use matching::{FaceMatch, FaceMatchReason, MatchDecision, Thresholds, compare};
+pub use models::{FaceModels, ModelInfo, ModelsConfig};
+pub use passive::{
+    LIVENESS_PASSIVE_NOT_PERFORMED, LIVENESS_SPOOF_SUSPECTED, PassiveLiveness,
+    PassiveLivenessConfig,
 };
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +50,11 @@ pub struct FacesConfig {
     pub document: DocumentFaceConfig,
     pub selfie: SelfieConfig,
     pub liveness: LivenessConfig,
+    /// The recognition and liveness models.
+    pub models: ModelsConfig,
+    /// Face-match thresholds (each API key may set its own).
+    pub matching: Thresholds,
+    pub passive_liveness: PassiveLivenessConfig,
 }
 
 /// A detected face: a box in the pixel coordinates of the image it was found in, always

@@ -25,7 +25,7 @@ use crate::domain::{
     Attempt, AttemptOutcome, DocumentType, FormField, Module, Status, Verification, VerificationId,
 };
 use crate::error::ApiError;
-use crate::faces::{Challenge, FaceMatch};
+use crate::faces::{Challenge, FaceMatch, FaceMatchReason};
 use crate::webhooks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -494,15 +494,18 @@ async fn liveness(
         .map(|s| ("selfie", s.clone()))
         .collect();
     let next = l.v.clone();
+    // Flags (a suspected spoof) pass the step but go to the decision.
+    let mut metrics = r.metrics;
+    metrics["flags"] = json!(r.flags);
     let outcome = Submitted {
         step: Step::Liveness,
         verdict: r.verdict,
         reasons: r.reasons,
         result: Some((
             "liveness",
-            json!({"challenge": challenge, "metrics": r.metrics}),
+            json!({"challenge": challenge, "metrics": metrics}),
         )),
-        metrics: r.metrics,
+        metrics,
         images,
         content_hash: Some(content_hash),
     };
@@ -770,28 +773,54 @@ async fn finish(
             .and_then(|t| t.accepted.as_ref())
             .and_then(|a| a.images.get(role).cloned())
     };
+    // The key's own thresholds and liveness mode, else the instance's.
+    let key = state.store.find_key(&v.key_id).await?;
+    let policy = key.as_ref().map(|k| &k.settings);
+    let thresholds = policy
+        .and_then(|s| s.face_match)
+        .unwrap_or(state.settings.backend.faces.matching);
+    let face_match_required =
+        v.flow.contains(&Module::Document) && v.flow.contains(&Module::Liveness);
     let mut face_match: Option<FaceMatch> = None;
     let mut failure: Option<String> = None;
-    if v.flow.contains(&Module::Document) && v.flow.contains(&Module::Liveness) {
+    if face_match_required {
         let selfie = accepted_image(Step::Liveness, "selfie");
         let doc = accepted_image(Step::DocumentFront, "cropped")
             .or_else(|| accepted_image(Step::DocumentFront, "original"));
-        if let (Some(selfie), Some(doc)) = (selfie, doc) {
-            let (s, d) = (
+        let (s, d) = match (selfie, doc) {
+            (Some(selfie), Some(doc)) => (
                 state.blobs.get(&selfie).await.map_err(ApiError::internal)?,
                 state.blobs.get(&doc).await.map_err(ApiError::internal)?,
-            );
-            if let (Some(s), Some(d)) = (s, d) {
+            ),
+            _ => (None, None),
+        };
+        match (s, d) {
+            (Some(s), Some(d)) => {
                 let started = std::time::Instant::now();
-                let compared = state.backend.compare_faces(s, d).await;
+                let compared = state.backend.compare_faces(s, d, thresholds).await;
                 state.metrics.backend_step("face_match", started.elapsed());
                 match compared {
                     Ok(m) => face_match = Some(m),
                     Err(e) => failure = Some(format!("FACE_MATCH_FAILED: {e}")),
                 }
             }
+            // An image the comparison needs is gone: say so, never skip the check.
+            _ => {
+                face_match = Some(FaceMatch::NotPerformed {
+                    reason: FaceMatchReason::ImageMissing,
+                })
+            }
         }
     }
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|b| {
+                b.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let steps = portal::steps(&v, &StepSettings::of(&v).document_types);
     let input = DecisionInput {
         required: steps
@@ -807,18 +836,14 @@ async fn finish(
                     step: step.as_str().to_owned(),
                     verdict: Verdict::Accepted,
                     reasons: vec![],
-                    borderline: a.metrics["borderline"]
-                        .as_array()
-                        .map(|b| {
-                            b.iter()
-                                .filter_map(|x| x.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default(),
+                    borderline: strings(&a.metrics["borderline"]),
+                    flags: strings(&a.metrics["flags"]),
                 })
             })
             .collect(),
-        face_match,
+        face_match: face_match.clone(),
+        face_match_required,
+        strict_liveness: policy.is_some_and(|s| s.strict_liveness),
     };
     let (status, reasons) = match (failure, state.backend.decide(input).await) {
         (None, Ok(d)) => (d.status, d.reasons),

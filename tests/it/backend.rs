@@ -12,11 +12,11 @@ use v2client::backend::{
     VerificationBackend,
 };
 use v2client::domain::{DocumentType, RedactionTarget, Status};
-use v2client::faces::{Challenge, FaceMatch, FacesConfig};
+use v2client::faces::{Challenge, FaceMatch, FacesConfig, MatchDecision, Thresholds};
 use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, ImagingConfig};
 
-use crate::faces::{astronaut, zoom_in, zoom_out};
+use crate::faces::{astronaut, obama, zoom_in, zoom_out};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -27,11 +27,10 @@ pub enum Kind {
 const TOKEN: &str = "engine-test-token";
 
 fn local() -> Arc<dyn VerificationBackend> {
-    Arc::new(LocalBackend::new(
-        ImagingConfig::default(),
-        FacesConfig::default(),
-        2,
-    ))
+    Arc::new(
+        LocalBackend::new(ImagingConfig::default(), FacesConfig::default(), 2)
+            .expect("the embedded face models load"),
+    )
 }
 
 /// Serve the engine router on a loopback port; the server lives as long as the test's
@@ -80,7 +79,7 @@ both_backends!(
     non_images_and_bombs_are_refused,
     metadata_never_survives,
     liveness_follows_the_challenge,
-    face_match_is_honest_and_decides_review,
+    face_match_decides_the_verification,
 );
 
 fn jpeg(img: &RgbImage) -> Bytes {
@@ -153,13 +152,18 @@ async fn passport_front_needs_a_portrait(kind: Kind) {
 
 /// A flat id card with the test photo in its portrait box, on a dark table.
 pub(crate) fn id_card_with_face() -> RgbImage {
+    id_card_with(&astronaut())
+}
+
+/// A photographed id card front whose portrait box shows `portrait`.
+pub(crate) fn id_card_with(portrait: &DynamicImage) -> RgbImage {
     let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
     let region = layout
         .region(RedactionTarget::Portrait)
         .expect("portrait box");
     let (cw, ch) = (f64::from(card.width()), f64::from(card.height()));
     let (w, h) = ((region.w * cw) as u32, (region.h * ch) as u32);
-    let face = astronaut().resize_to_fill(w, h, imageops::FilterType::Triangle);
+    let face = portrait.resize_to_fill(w, h, imageops::FilterType::Triangle);
     imageops::overlay(
         &mut card,
         &face.to_rgb8(),
@@ -285,6 +289,12 @@ async fn liveness_follows_the_challenge(kind: Kind) {
     let selfie = image::load_from_memory(r.selfie_jpeg.as_ref().expect("selfie")).unwrap();
     assert_eq!(selfie.dimensions(), (256, 256));
     assert!(r.metrics["size_ratio"].as_f64().unwrap() > 1.15);
+    // Passive liveness scored the burst: a real portrait, so nothing is flagged.
+    let passive = &r.metrics["passive"];
+    assert!(passive["spoof_score"].as_f64().unwrap() < 0.5, "{passive}");
+    assert_eq!(passive["spoof_suspected"], false);
+    assert_eq!(passive["model"]["name"], "faceplugin-face-recognition-js");
+    assert!(r.flags.is_empty(), "{:?}", r.flags);
 
     let r = b
         .check_liveness(Challenge::Farther, frames(zoom_in()))
@@ -312,43 +322,107 @@ async fn liveness_follows_the_challenge(kind: Kind) {
     assert_eq!(r.reasons, vec!["LIVENESS_FAILED", "LIVENESS_STATIC_FRAMES"]);
 }
 
-async fn face_match_is_honest_and_decides_review(kind: Kind) {
-    let b = backend(kind).await;
-    let m = b
-        .compare_faces(jpeg_dyn(&astronaut()), jpeg(&id_card_with_face()))
-        .await
-        .unwrap();
-    assert!(!m.performed(), "{m:?}");
-    assert_eq!(
-        serde_json::to_value(m).unwrap(),
-        serde_json::json!({"status": "not_performed", "reason": "FACE_MATCH_MODEL_UNAVAILABLE"})
-    );
-    let accepted = |step: &str| StepOutcome {
+fn accepted(step: &str) -> StepOutcome {
+    StepOutcome {
         step: step.into(),
         verdict: Verdict::Accepted,
         reasons: vec![],
         borderline: vec![],
-    };
-    let d = b
-        .decide(DecisionInput {
-            required: vec!["document_front".into(), "liveness".into()],
-            steps: vec![accepted("document_front"), accepted("liveness")],
-            face_match: Some(m),
-        })
+        flags: vec![],
+    }
+}
+
+fn decision_input(face_match: Option<FaceMatch>) -> DecisionInput {
+    DecisionInput {
+        required: vec!["document_front".into(), "liveness".into()],
+        steps: vec![accepted("document_front"), accepted("liveness")],
+        face_match,
+        face_match_required: true,
+        strict_liveness: false,
+    }
+}
+
+async fn face_match_decides_the_verification(kind: Kind) {
+    let b = backend(kind).await;
+    let selfie = jpeg_dyn(&zoom_in()[1]);
+    let same = b
+        .compare_faces(
+            selfie.clone(),
+            jpeg(&id_card_with_face()),
+            Thresholds::default(),
+        )
         .await
         .unwrap();
+    assert_eq!(same.decision(), Some(MatchDecision::Match), "{same:?}");
+    let d = b.decide(decision_input(Some(same))).await.unwrap();
+    assert_eq!(d.status, Status::Verified, "{:?}", d.reasons);
+
+    let other = b
+        .compare_faces(selfie, jpeg(&id_card_with(&obama())), Thresholds::default())
+        .await
+        .unwrap();
+    assert_eq!(other.decision(), Some(MatchDecision::NoMatch), "{other:?}");
+    let d = b.decide(decision_input(Some(other))).await.unwrap();
+    assert_eq!(d.status, Status::Rejected);
+    assert_eq!(d.reasons, vec!["FACE_MISMATCH"]);
+
+    // A comparison that could not be made never passes.
+    let d = b.decide(decision_input(None)).await.unwrap();
     assert_eq!(d.status, Status::NeedsManualReview);
     assert!(d.reasons.contains(&"FACE_MATCH_NOT_PERFORMED".to_string()));
+    // A flow without faces needs no comparison.
     let d = b
         .decide(DecisionInput {
             required: vec!["form_data".into()],
             steps: vec![accepted("form_data")],
             face_match: None,
+            face_match_required: false,
+            strict_liveness: false,
         })
         .await
         .unwrap();
     assert_eq!(d.status, Status::Verified);
-    let _: FaceMatch = m;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_backends_compare_faces_identically() {
+    let (local, http) = (backend(Kind::Local).await, backend(Kind::Http).await);
+    let selfie = jpeg_dyn(&zoom_in()[2]);
+    // The key's own thresholds travel to the engine.
+    let strict = Thresholds {
+        matched: 0.95,
+        no_match: 0.2,
+    };
+    for (doc, thresholds) in [
+        (jpeg(&id_card_with_face()), Thresholds::default()),
+        (jpeg(&id_card_with_face()), strict),
+        (jpeg(&id_card_with(&obama())), Thresholds::default()),
+    ] {
+        let a = local
+            .compare_faces(selfie.clone(), doc.clone(), thresholds)
+            .await
+            .unwrap();
+        let b = http
+            .compare_faces(selfie.clone(), doc, thresholds)
+            .await
+            .unwrap();
+        assert_eq!(a, b);
+        let FaceMatch::Performed { thresholds: t, .. } = &a else {
+            panic!("{a:?}")
+        };
+        assert_eq!(*t, thresholds);
+    }
+    let bad = Thresholds {
+        matched: 0.1,
+        no_match: 0.5,
+    };
+    for b in [local, http] {
+        let err = b
+            .compare_faces(selfie.clone(), selfie.clone(), bad)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "INVALID_REQUEST", "{err}");
+    }
 }
 
 #[tokio::test]

@@ -1,18 +1,36 @@
-//! Face detection, selfie and document checks, liveness and face match on a real photograph
-//! (`tests/fixtures/astronaut.jpg`) and on images built from it here.
+//! Face detection, selfie and document checks, liveness and face match on real photographs
+//! (`tests/fixtures/`: NASA's and the White House's public-domain portraits) and on images
+//! built from them here.
 
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, GenericImageView, ImageFormat, Luma, Rgb, RgbImage};
 use v2client::faces::{
-    Challenge, FaceBox, FaceDetector, FaceInImage, FaceMatch, FaceMatchReason, FaceReason,
-    FacesConfig, LIVENESS_FAILED, LivenessReason, check_document_portrait, check_liveness,
-    check_selfie, compare_faces, detect_faces,
+    Challenge, FaceBox, FaceDetector, FaceMatch, FaceMatchReason, FaceModels, FaceReason,
+    FacesConfig, LIVENESS_FAILED, LivenessReason, MatchDecision, ModelsConfig, Thresholds,
+    check_document_portrait, check_liveness, check_selfie, compare, detect_faces, models,
+    recognition,
 };
 
 const ASTRONAUT: &[u8] = include_bytes!("../fixtures/astronaut.jpg");
+const OBAMA: &[u8] = include_bytes!("../fixtures/obama.jpg");
+const OBAMA2: &[u8] = include_bytes!("../fixtures/obama2.jpg");
 
 pub(crate) fn astronaut() -> DynamicImage {
     image::load_from_memory_with_format(ASTRONAUT, ImageFormat::Jpeg).expect("fixture decodes")
+}
+
+/// Another person: a White House portrait (2012).
+pub(crate) fn obama() -> DynamicImage {
+    image::load_from_memory_with_format(OBAMA, ImageFormat::Jpeg).expect("fixture decodes")
+}
+
+/// The same person in another photograph, years earlier.
+fn obama2() -> DynamicImage {
+    image::load_from_memory_with_format(OBAMA2, ImageFormat::Jpeg).expect("fixture decodes")
+}
+
+fn models() -> std::sync::Arc<FaceModels> {
+    FaceModels::load(&ModelsConfig::default()).expect("the embedded models load")
 }
 
 fn only_face(img: &DynamicImage) -> FaceBox {
@@ -304,20 +322,162 @@ fn too_few_frames_fail_before_detection() {
     assert!(check.frames.is_empty() && check.selfie.is_none());
 }
 
+fn compared(a: &DynamicImage, b: &DynamicImage) -> FaceMatch {
+    compare(&models(), &a.to_rgb8(), &b.to_rgb8(), Thresholds::default()).unwrap()
+}
+
+fn similarity(m: &FaceMatch) -> f64 {
+    match m {
+        FaceMatch::Performed { similarity, .. } => *similarity,
+        other => panic!("not performed: {other:?}"),
+    }
+}
+
 #[test]
-fn face_match_is_not_performed_without_a_model() {
-    let img = astronaut();
-    let face = only_face(&img);
-    let side = FaceInImage { image: &img, face };
-    // Even the very same face is not declared a match: there is no model to say so.
+fn the_same_face_matches_through_camera_changes() {
+    // The selfie is a zoomed, re-encoded frame of the portrait.
+    let frame = reencoded(&zoom_in()[2], 70);
+    let m = compared(&frame, &astronaut());
+    assert_eq!(m.decision(), Some(MatchDecision::Match), "{m:?}");
+    assert!(similarity(&m) > 0.8, "{m:?}");
+    let FaceMatch::Performed {
+        model, thresholds, ..
+    } = &m
+    else {
+        unreachable!()
+    };
+    assert_eq!(*thresholds, Thresholds::default());
+    assert_eq!(model.name, "faceplugin-face-recognition-js");
+    assert_eq!(model.sha256.len(), 4);
+}
+
+#[test]
+fn two_photos_of_one_person_years_apart_match() {
+    let m = compared(&obama2(), &obama());
+    assert_eq!(m.decision(), Some(MatchDecision::Match), "{m:?}");
+}
+
+#[test]
+fn different_people_do_not_match() {
+    for (a, b) in [(astronaut(), obama()), (obama2(), astronaut())] {
+        let m = compared(&a, &b);
+        assert_eq!(m.decision(), Some(MatchDecision::NoMatch), "{m:?}");
+        assert!(similarity(&m) < Thresholds::default().no_match, "{m:?}");
+    }
+}
+
+#[test]
+fn no_face_means_no_comparison_and_says_which() {
+    let blank = DynamicImage::new_rgb8(320, 240);
     assert_eq!(
-        compare_faces(side, side),
+        compared(&blank, &astronaut()),
         FaceMatch::NotPerformed {
-            reason: FaceMatchReason::ModelUnavailable
+            reason: FaceMatchReason::SelfieFaceNotFound
         }
     );
     assert_eq!(
-        FaceMatchReason::ModelUnavailable.code(),
-        "FACE_MATCH_MODEL_UNAVAILABLE"
+        compared(&astronaut(), &noise(320, 240, 5)),
+        FaceMatch::NotPerformed {
+            reason: FaceMatchReason::DocumentFaceNotFound
+        }
     );
+}
+
+#[test]
+fn the_detector_finds_the_face_where_it_is() {
+    let img = astronaut().to_rgb8();
+    let faces = recognition::detect(&models(), &img).unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let f = faces[0];
+    // The helmeted face sits in the upper middle of the portrait.
+    let (cx, cy) = ((f.x1 + f.x2) / 2.0, (f.y1 + f.y2) / 2.0);
+    assert!(
+        (90.0..140.0).contains(&cx) && (40.0..90.0).contains(&cy),
+        "{f:?}"
+    );
+    assert!(f.score > 0.9);
+    // The same face in a larger, padded canvas is found at the shifted place.
+    let mut canvas = RgbImage::new(900, 500);
+    imageops::replace(&mut canvas, &img, 500, 200);
+    let g = recognition::detect(&models(), &canvas).unwrap()[0];
+    assert!(
+        (g.x1 - (f.x1 + 500.0)).abs() < 12.0 && (g.y1 - (f.y1 + 200.0)).abs() < 12.0,
+        "{g:?} vs {f:?}"
+    );
+}
+
+#[test]
+fn a_real_portrait_scores_live_and_a_photo_in_a_phone_does_not() {
+    let m = models();
+    let live = |img: &RgbImage| {
+        let face = recognition::detect(&m, img).unwrap()[0];
+        recognition::spoof_score(&m, img, &face).unwrap()
+    };
+    let portrait = astronaut().to_rgb8();
+    assert!(live(&portrait) < 0.1, "{}", live(&portrait));
+    // The portrait shown on a phone held up in a room: a dark bezel around it.
+    let mut room = RgbImage::from_pixel(640, 480, Rgb([120, 110, 100]));
+    let bezel = RgbImage::from_pixel(256 + 24, 256 + 72, Rgb([10, 10, 12]));
+    imageops::replace(&mut room, &bezel, 180, 76);
+    imageops::replace(&mut room, &portrait, 192, 112);
+    let spoof = live(&room);
+    assert!(spoof > 0.5, "{spoof}");
+}
+
+#[test]
+fn a_model_folder_missing_a_file_fails_to_load_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ModelsConfig {
+        dir: Some(dir.path().to_owned()),
+        ..ModelsConfig::default()
+    };
+    let err = FaceModels::load(&config).unwrap_err();
+    assert!(matches!(err, models::ModelError::Read { .. }), "{err}");
+    assert!(err.to_string().contains("fr_detect.onnx"), "{err}");
+}
+
+#[test]
+fn a_model_folder_is_checked_against_its_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/models");
+    for f in [
+        "fr_detect.onnx",
+        "fr_landmark.onnx",
+        "fr_feature.onnx",
+        "fr_liveness.onnx",
+    ] {
+        std::fs::copy(assets.join(f), dir.path().join(f)).unwrap();
+    }
+    let config = ModelsConfig {
+        dir: Some(dir.path().to_owned()),
+        name: Some("operator-set".into()),
+        version: Some("7".into()),
+    };
+    // Loads without a manifest, and reports its name and hashes.
+    let loaded = FaceModels::load(&config).unwrap();
+    assert_eq!(loaded.info.name, "operator-set");
+    assert_eq!(
+        loaded.info.sha256["fr_feature.onnx"],
+        models().info.sha256["fr_feature.onnx"]
+    );
+    drop(loaded);
+    // A manifest that disagrees with a file refuses the set.
+    let mut manifest = std::fs::read_to_string(assets.join("SHA256SUMS")).unwrap();
+    manifest = manifest.replace("87aacdfe", "00000000");
+    std::fs::write(dir.path().join("SHA256SUMS"), manifest).unwrap();
+    let other = ModelsConfig {
+        version: Some("8".into()),
+        ..config
+    };
+    let err = FaceModels::load(&other).unwrap_err();
+    assert!(matches!(err, models::ModelError::Checksum { .. }), "{err}");
+    // A file that is not a model is refused with its name.
+    std::fs::remove_file(dir.path().join("SHA256SUMS")).unwrap();
+    std::fs::write(dir.path().join("fr_liveness.onnx"), b"not a model").unwrap();
+    let err = FaceModels::load(&ModelsConfig {
+        version: Some("9".into()),
+        ..other
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("fr_liveness.onnx"), "{err}");
 }

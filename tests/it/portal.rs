@@ -13,13 +13,17 @@ use v2client::domain::{
 use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, layout};
 
-use crate::backend::id_card_with_face;
+use v2client::faces::Thresholds;
+
+use crate::backend::{id_card_with, id_card_with_face};
 use crate::common::{Db, Reply, TestApp};
-use crate::faces::{zoom_in, zoom_out};
+use crate::faces::{astronaut, obama, zoom_in, zoom_out};
 
 both_stores!(
     first_visit_opens_the_verification_and_describes_it,
-    the_whole_flow_ends_in_review_with_images_served,
+    the_genuine_flow_ends_verified_with_images_served,
+    another_persons_portrait_is_never_verified,
+    a_keys_own_thresholds_decide_its_verifications,
     a_rejected_upload_can_be_retried,
     steps_must_come_in_order,
     expired_and_unknown_verifications,
@@ -128,6 +132,86 @@ async fn submit_liveness(app: &TestApp, id: &str, challenge: &str) -> Reply {
     .await
 }
 
+/// Terms, both sides of an id card whose portrait is `portrait`, the liveness burst of the
+/// test face and the form; returns the details.
+async fn complete_flow_with_portrait(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    portrait: &DynamicImage,
+) -> Value {
+    let challenge = state(app, id).await["liveness_challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post_json(
+        app,
+        &format!("/api/portal/{id}/terms"),
+        json!({"accepted": true}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = submit_document(app, id, "front", &jpeg(&id_card_with(portrait))).await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    let r = submit_document(app, id, "back", &clean_card(32)).await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    let r = submit_liveness(app, id, &challenge).await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    let r = post_json(
+        app,
+        &format!("/api/portal/{id}/form"),
+        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"}),
+    )
+    .await;
+    assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+    app.get(&format!("/api/get-verification-details/{id}"), Some(key))
+        .await
+        .json()
+}
+
+async fn another_persons_portrait_is_never_verified(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let id = app.new_verification(None).await;
+    let d = complete_flow_with_portrait(&app, app.key(), &id, &obama()).await;
+    assert_eq!(d["status"]["current"], "rejected", "{d}");
+    assert_eq!(d["results"]["face_match"]["decision"], "no_match", "{d}");
+    assert_eq!(
+        d["results"]["decision"]["reasons"],
+        json!(["FACE_MISMATCH"])
+    );
+}
+
+async fn a_keys_own_thresholds_decide_its_verifications(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    // A key that wants near-identical faces before it trusts a match: the same person
+    // then needs a person's look.
+    let (_, key) = app
+        .new_key(KeySettings {
+            face_match: Some(Thresholds {
+                matched: 0.999,
+                no_match: 0.1,
+            }),
+            ..KeySettings::default()
+        })
+        .await;
+    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let _ = state(&app, &id).await;
+    let d = complete_flow_with_portrait(&app, key.expose(), &id, &astronaut()).await;
+    assert_eq!(d["status"]["current"], "needs_manual_review", "{d}");
+    assert_eq!(
+        d["results"]["decision"]["reasons"],
+        json!(["FACE_MATCH_UNCERTAIN"])
+    );
+    assert_eq!(d["results"]["face_match"]["thresholds"]["match"], 0.999);
+}
+
 async fn first_visit_opens_the_verification_and_describes_it(db: Db) {
     let Some(app) = TestApp::new(db).await else {
         return;
@@ -157,7 +241,7 @@ async fn first_visit_opens_the_verification_and_describes_it(db: Db) {
     assert_eq!(d["status"]["current"], "in_progress");
 }
 
-async fn the_whole_flow_ends_in_review_with_images_served(db: Db) {
+async fn the_genuine_flow_ends_verified_with_images_served(db: Db) {
     let Some(app) = TestApp::new(db).await else {
         return;
     };
@@ -207,7 +291,7 @@ async fn the_whole_flow_ends_in_review_with_images_served(db: Db) {
     assert_eq!(r.json()["status"], "accepted", "{}", r.json());
     assert_eq!(r.json()["next_step"], "done");
 
-    // Face match cannot be performed without a model: manual review, never a pass.
+    // The selfie is the person on the document: every check passed, so verified.
     let d = app
         .get(
             &format!("/api/get-verification-details/{id}"),
@@ -215,20 +299,30 @@ async fn the_whole_flow_ends_in_review_with_images_served(db: Db) {
         )
         .await
         .json();
-    assert_eq!(d["status"]["current"], "needs_manual_review", "{d}");
+    assert_eq!(d["status"]["current"], "verified", "{d}");
     assert_eq!(
         d["status"]["progress"],
         json!({"document": "completed", "liveness": "completed", "form_data": "completed"})
     );
     assert_eq!(d["results"]["form_data"]["last_name"], "Lovelace");
     assert_eq!(d["results"]["document"]["document_type"], "id_card");
-    assert_eq!(d["results"]["face_match"]["status"], "not_performed");
+    let face_match = &d["results"]["face_match"];
+    assert_eq!(face_match["status"], "performed", "{face_match}");
+    assert_eq!(face_match["decision"], "match");
     assert!(
-        d["results"]["decision"]["reasons"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("FACE_MATCH_NOT_PERFORMED"))
+        face_match["similarity"].as_f64().unwrap()
+            >= face_match["thresholds"]["match"].as_f64().unwrap()
     );
+    assert_eq!(
+        face_match["model"]["name"],
+        "faceplugin-face-recognition-js"
+    );
+    assert_eq!(
+        d["results"]["decision"],
+        json!({"status": "verified", "reasons": []})
+    );
+    let passive = &d["results"]["liveness"]["metrics"]["passive"];
+    assert_eq!(passive["spoof_suspected"], false, "{passive}");
     assert_eq!(d["attempts"].as_array().unwrap().len(), 4);
     assert_eq!(state(&app, &id).await["current_step"], "done");
 
