@@ -292,16 +292,18 @@ async fn serve(settings: Settings) -> CliResult {
         );
         println!("Create more with `v2client keys create --name NAME`.");
     }
-    let listener = tokio::net::TcpListener::bind(settings.bind)
+    // Models and storage first: a server that cannot check faces never starts listening.
+    let bind = settings.bind;
+    let state = AppState::new(settings, store).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", settings.bind))?;
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
     tracing::info!(
         address = %listener.local_addr()?,
-        database = store.kind(),
-        public_url = %settings.public_url,
+        database = state.store.kind(),
+        public_url = %state.settings.public_url,
         "v2client listening"
     );
-    let state = AppState::new(settings, store).map_err(|e| e.to_string())?;
     tracing::info!(blobs = %state.blobs.describe(), backend = state.backend.name(), "ready");
     crate::run(listener, state, shutdown_signal()).await?;
     tracing::info!("v2client stopped");

@@ -220,7 +220,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn embedded_files() -> Result<(Vec<(Net, Vec<u8>)>, ModelInfo), ModelError> {
+/// Each network's file contents, and what to report about the set.
+type ModelFiles = (Vec<(Net, Vec<u8>)>, ModelInfo);
+
+fn embedded_files() -> Result<ModelFiles, ModelError> {
     let mut files = Vec::new();
     let mut sha256 = BTreeMap::new();
     for (net, bytes, expected) in EMBEDDED {
@@ -244,10 +247,7 @@ fn embedded_files() -> Result<(Vec<(Net, Vec<u8>)>, ModelInfo), ModelError> {
     Ok((files, info))
 }
 
-fn dir_files(
-    dir: &Path,
-    config: &ModelsConfig,
-) -> Result<(Vec<(Net, Vec<u8>)>, ModelInfo), ModelError> {
+fn dir_files(dir: &Path, config: &ModelsConfig) -> Result<ModelFiles, ModelError> {
     let read =
         |path: PathBuf| std::fs::read(&path).map_err(|source| ModelError::Read { path, source });
     // An optional manifest in `sha256sum` format; when present, every file must match it.

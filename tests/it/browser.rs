@@ -370,7 +370,7 @@ fn liveness_frames(challenge: &str) -> Vec<DynamicImage> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_flow_by_file_upload_ends_under_review() {
+async fn the_whole_flow_by_file_upload_ends_verified() {
     let Some(mut browser) = Browser::phone("upload", None).await else {
         return;
     };
@@ -436,23 +436,20 @@ async fn the_whole_flow_by_file_upload_ends_under_review() {
     browser.click("#details-form button[type=submit]").await;
 
     browser
-        .visible("section#step-done[data-result=review]:not([hidden])")
+        .visible("section#step-done[data-result=verified]:not([hidden])")
         .await;
-    assert_eq!(
-        browser.text("#result-title").await,
-        "Thank you, we are checking"
-    );
-    browser.shot("under-review").await;
+    assert_eq!(browser.text("#result-title").await, "You are verified");
+    browser.shot("verified").await;
 
     let d = eventually("a decision", || async {
         let d = server.details(&server.key, &id).await;
         (d["status"]["current"] != "processing").then_some(d)
     })
     .await;
-    assert_eq!(d["status"]["current"], "needs_manual_review", "{d}");
+    assert_eq!(d["status"]["current"], "verified", "{d}");
     assert_eq!(d["results"]["form_data"]["last_name"], "Lovelace");
     assert_eq!(d["results"]["form_data"]["date_of_birth"], "1985-12-10");
-    assert_eq!(d["results"]["face_match"]["status"], "not_performed");
+    assert_eq!(d["results"]["face_match"]["decision"], "match");
     browser.client.clone().close().await.unwrap();
 }
 

@@ -504,3 +504,124 @@ async fn an_event_committed_before_a_kill_is_delivered_after_restart() {
     assert_eq!(body["type"], "verification.started");
     assert_eq!(body["data"]["verification_id"], json!(id));
 }
+
+/// The test photographs and a blank picture, as files.
+fn photo_files(dir: &Path) -> [std::path::PathBuf; 4] {
+    let files = [
+        (
+            "astronaut.jpg",
+            include_bytes!("../fixtures/astronaut.jpg").to_vec(),
+        ),
+        (
+            "obama.jpg",
+            include_bytes!("../fixtures/obama.jpg").to_vec(),
+        ),
+        (
+            "obama2.jpg",
+            include_bytes!("../fixtures/obama2.jpg").to_vec(),
+        ),
+        (
+            "blank.jpg",
+            v2client::imaging::encode_jpeg(&image::RgbImage::new(320, 240), 90).unwrap(),
+        ),
+    ];
+    files.map(|(name, bytes)| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    })
+}
+
+#[tokio::test]
+async fn faces_compare_and_liveness_print_one_json_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let [astronaut, obama, obama2, blank] = photo_files(dir.path());
+    let s = |p: &std::path::PathBuf| p.to_str().unwrap().to_owned();
+    let compare = |a: &std::path::PathBuf, b: &std::path::PathBuf| {
+        let (a, b) = (s(a), s(b));
+        let dir = dir.path().to_owned();
+        async move { run(&dir, &["faces", "compare", &a, &b, "--json"]).await }
+    };
+    for (a, b, decision) in [(&obama2, &obama, "match"), (&astronaut, &obama, "no_match")] {
+        let out = compare(a, b).await;
+        assert!(out.status.success(), "{out:?}");
+        let v: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+        assert_eq!(v["decision"], decision, "{v}");
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["decision", "similarity", "thresholds"]);
+        assert_eq!(v["thresholds"], json!({"match": 0.45, "no_match": 0.3}));
+        assert!(v["similarity"].as_f64().unwrap().abs() <= 1.0);
+    }
+    // The instance's thresholds are the ones applied.
+    let out = configured(
+        dir.path(),
+        &[
+            ("V2CLIENT_FACE_MATCH_THRESHOLD", "0.99"),
+            ("V2CLIENT_FACE_NO_MATCH_THRESHOLD", "0.2"),
+        ],
+    )
+    .args(["faces", "compare", &s(&obama2), &s(&obama), "--json"])
+    .output()
+    .await
+    .unwrap();
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["decision"], "uncertain", "{v}");
+    // No face: a non-zero exit and the error shape with its code.
+    let out = compare(&blank, &astronaut).await;
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_str(stdout(&out).trim()).expect("one JSON object");
+    assert_eq!(v["code"], "FACE_NOT_FOUND");
+    assert!(v["details"].as_str().unwrap().contains("blank.jpg"), "{v}");
+    assert!(v["error"].is_string());
+    let out = run(
+        dir.path(),
+        &[
+            "faces",
+            "compare",
+            &s(&astronaut),
+            "/nonexistent.jpg",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(!out.status.success());
+
+    let out = run(dir.path(), &["faces", "liveness", &s(&astronaut), "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert!(v["spoof_score"].as_f64().unwrap() < 0.5, "{v}");
+    assert_eq!(v["spoof_suspected"], false);
+    let out = run(dir.path(), &["faces", "liveness", &s(&blank), "--json"]).await;
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["code"], "FACE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_missing_face_model_stops_the_server_before_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    let out = configured(
+        dir.path(),
+        &[
+            ("V2CLIENT_FACE_MODELS_DIR", models.path().to_str().unwrap()),
+            ("V2CLIENT_BIND", "127.0.0.1:0"),
+        ],
+    )
+    .arg("serve")
+    .output()
+    .await
+    .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("fr_detect.onnx"), "{err}");
+    assert!(!err.contains("v2client listening"), "{err}");
+    // Bad thresholds are refused at start-up too, naming the variable.
+    let out = configured(dir.path(), &[("V2CLIENT_FACE_NO_MATCH_THRESHOLD", "0.9")])
+        .arg("serve")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("V2CLIENT_FACE_MATCH_THRESHOLD"));
+}

@@ -1,0 +1,250 @@
+//! Face-model benchmark: loading the model set (time and resident memory), one face
+//! comparison on one core at the sizes the portal stores, its parts, and the built-in
+//! backend's CPU time for a whole verification (two document sides, a liveness burst, the
+//! face match).
+//!
+//! `cargo bench --bench faces`. Timings are medians of several runs; CPU time is the
+//! process's user + system time (getrusage), so it counts every thread.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, Rgb, RgbImage};
+use v2client::backend::{LocalBackend, Side, VerificationBackend};
+use v2client::domain::{DocumentType, RedactionTarget};
+use v2client::faces::{
+    self, Challenge, FaceModels, FacesConfig, ModelsConfig, Thresholds, recognition,
+};
+use v2client::imaging::synth::{self, Variant};
+use v2client::imaging::{self, ImagingConfig};
+
+const RUNS: usize = 15;
+
+fn main() {
+    let rss_before = status_kb("VmRSS");
+    let t = Instant::now();
+    let models = FaceModels::load(&ModelsConfig::default()).expect("models load");
+    let load = t.elapsed();
+    let rss_after = status_kb("VmRSS");
+    println!(
+        "model set {} {}: loaded in {:.0} ms, resident memory +{:.1} MB ({:.1} → {:.1} MB)",
+        models.info.name,
+        models.info.version,
+        load.as_secs_f64() * 1e3,
+        (rss_after - rss_before) as f64 / 1024.0,
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    let t = Instant::now();
+    let again = FaceModels::load(&ModelsConfig::default()).unwrap();
+    println!(
+        "loading again (shared): {:.3} ms",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    drop(again);
+
+    // A 1280×720 camera frame with the face filling a third of its height, and the
+    // straightened crop of an id card front (1000 px wide) with the same face as portrait.
+    let face = astronaut();
+    let selfie = {
+        let mut frame = RgbImage::from_pixel(1280, 720, Rgb([90, 96, 104]));
+        let f = face.resize(480, 480, FilterType::Triangle).to_rgb8();
+        imageops::replace(&mut frame, &f, 400, 120);
+        frame
+    };
+    let document = id_card(&face);
+    println!(
+        "inputs: selfie {}×{}, document crop {}×{}",
+        selfie.width(),
+        selfie.height(),
+        document.width(),
+        document.height()
+    );
+    let thresholds = Thresholds::default();
+    let compare = median(|| {
+        black_box(faces::compare(&models, &selfie, &document, thresholds).unwrap());
+    });
+    let det = recognition::detect(&models, &selfie).unwrap()[0];
+    let detect = median(|| {
+        black_box(recognition::detect(&models, &selfie).unwrap());
+    });
+    let embed = median(|| {
+        black_box(recognition::embed(&models, &selfie, &det).unwrap());
+    });
+    let spoof = median(|| {
+        black_box(recognition::spoof_score(&models, &selfie, &det).unwrap());
+    });
+    println!("| step (one core) | median |\n|---|---|");
+    println!(
+        "| compare two photos (detect + embed, twice) | {:.1} ms |",
+        ms(compare)
+    );
+    println!("| detect (1280×720) | {:.1} ms |", ms(detect));
+    println!("| landmarks + align + embed | {:.1} ms |", ms(embed));
+    println!("| passive-liveness score | {:.1} ms |", ms(spoof));
+
+    whole_verification(&face);
+    println!(
+        "peak memory (VmHWM): {:.1} MB",
+        status_kb("VmHWM") as f64 / 1024.0
+    );
+}
+
+/// CPU time of the backend's work for one verification, on one worker.
+fn whole_verification(face: &DynamicImage) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = LocalBackend::new(ImagingConfig::default(), FacesConfig::default(), 1).unwrap();
+    let jpeg = |img: &RgbImage| Bytes::from(imaging::encode_jpeg(img, 90).unwrap());
+    // Two phone photos of the card (12 MP), as the portal receives them.
+    let front = {
+        let card = id_card(face);
+        let mut table = RgbImage::from_pixel(4000, 3000, Rgb([40, 44, 52]));
+        let big = imageops::resize(&card, 3000, 1892, FilterType::Triangle);
+        imageops::replace(&mut table, &big, 500, 550);
+        jpeg(&table)
+    };
+    let back = jpeg(&synth::photo(DocumentType::IdCard, 4000, 3000, Variant::Clean, 7).image);
+    // A burst of four 1280×720 frames zooming in on the face (centred near (111, 59) in
+    // the 256×256 portrait).
+    let frames: Vec<Bytes> = [200u32, 180, 160, 140]
+        .iter()
+        .map(|&side| {
+            let x = 111u32.saturating_sub(side / 2).min(256 - side);
+            let y = 59u32.saturating_sub(side / 2).min(256 - side);
+            let zoomed = face
+                .crop_imm(x, y, side, side)
+                .resize_exact(720, 720, FilterType::Triangle)
+                .to_rgb8();
+            let mut frame = RgbImage::from_pixel(1280, 720, Rgb([90, 96, 104]));
+            imageops::replace(&mut frame, &zoomed, 280, 0);
+            jpeg(&frame)
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut steps = [Duration::ZERO; 4];
+    for _ in 0..5 {
+        let cpu0 = cpu_time();
+        rt.block_on(async {
+            let t = Instant::now();
+            let f = backend
+                .check_document(DocumentType::IdCard, Side::Front, front.clone())
+                .await
+                .unwrap();
+            steps[0] += t.elapsed();
+            assert!(f.reasons.is_empty(), "{:?}", f.reasons);
+            let t = Instant::now();
+            let b = backend
+                .check_document(DocumentType::IdCard, Side::Back, back.clone())
+                .await
+                .unwrap();
+            steps[1] += t.elapsed();
+            assert!(b.reasons.is_empty(), "{:?}", b.reasons);
+            let t = Instant::now();
+            let l = backend
+                .check_liveness(Challenge::Closer, frames.clone())
+                .await
+                .unwrap();
+            steps[2] += t.elapsed();
+            assert!(l.reasons.is_empty(), "{:?}", l.reasons);
+            let t = Instant::now();
+            let m = backend
+                .compare_faces(
+                    l.selfie_jpeg.unwrap(),
+                    f.cropped_jpeg.unwrap(),
+                    Thresholds::default(),
+                )
+                .await
+                .unwrap();
+            steps[3] += t.elapsed();
+            assert!(m.performed(), "{m:?}");
+        });
+        samples.push(cpu_time() - cpu0);
+    }
+    samples.sort();
+    println!(
+        "whole verification on one worker: CPU {:.0} ms (median of 5); wall per step: \
+         front {:.0} ms, back {:.0} ms, liveness {:.0} ms, face match {:.0} ms",
+        ms(samples[2]),
+        ms(steps[0] / 5),
+        ms(steps[1] / 5),
+        ms(steps[2] / 5),
+        ms(steps[3] / 5)
+    );
+}
+
+fn astronaut() -> DynamicImage {
+    let bytes = include_bytes!("../tests/fixtures/astronaut.jpg");
+    image::load_from_memory(bytes).unwrap()
+}
+
+fn id_card(face: &DynamicImage) -> RgbImage {
+    let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
+    let region = layout.region(RedactionTarget::Portrait).unwrap();
+    let (cw, ch) = (f64::from(card.width()), f64::from(card.height()));
+    let portrait = face.resize_to_fill(
+        (region.w * cw) as u32,
+        (region.h * ch) as u32,
+        FilterType::Triangle,
+    );
+    imageops::overlay(
+        &mut card,
+        &portrait.to_rgb8(),
+        (region.x * cw) as i64,
+        (region.y * ch) as i64,
+    );
+    card
+}
+
+fn median(mut f: impl FnMut()) -> Duration {
+    f();
+    let mut v: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    v[RUNS / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn cpu_time() -> Duration {
+    // utime + stime of this process from /proc/self/stat (fields 14 and 15, in ticks).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields after the command name start at field 3 (state) = index 0.
+    let total = ticks(11) + ticks(12);
+    Duration::from_millis(total * 10)
+}
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim_start_matches(':')
+                .trim()
+                .trim_end_matches(" kB")
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
