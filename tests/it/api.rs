@@ -611,7 +611,10 @@ async fn check_config_describes_the_key_and_instance(db: Db) {
         models["sha256"]["fr_feature.onnx"],
         "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581"
     );
-    assert_eq!(c["key"]["face_match"], json!({"match": 0.45, "no_match": 0.3}));
+    assert_eq!(
+        c["key"]["face_match"],
+        json!({"match": 0.45, "no_match": 0.3})
+    );
     assert_eq!(c["key"]["strict_liveness"], false);
     // The key itself is never echoed.
     assert!(!String::from_utf8_lossy(&r.body).contains(app.key()));

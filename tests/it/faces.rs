@@ -87,6 +87,32 @@ pub(crate) fn zoom_out() -> Vec<DynamicImage> {
     frames
 }
 
+/// A replay attack: the portrait shown on a phone (dark bezel) held up in a room and
+/// brought closer to the camera, as a burst of 640×480 frames.
+pub(crate) fn phone_replay_frames() -> Vec<DynamicImage> {
+    let img = astronaut();
+    let face = only_face(&img);
+    // The phone's screen shows the face zoomed in; the phone grows in the frame.
+    let screen_content = zoomed(&img, face, 110).to_rgb8();
+    [220u32, 236, 252, 268]
+        .into_iter()
+        .map(|side| {
+            let mut room = RgbImage::from_pixel(640, 480, Rgb([120, 110, 100]));
+            let bezel = RgbImage::from_pixel(side + side / 10, side + side / 3, Rgb([12, 12, 14]));
+            let (bx, by) = (320 - bezel.width() / 2, 240 - bezel.height() / 2);
+            imageops::replace(&mut room, &bezel, i64::from(bx), i64::from(by));
+            let screen = imageops::resize(&screen_content, side, side, FilterType::Triangle);
+            imageops::replace(
+                &mut room,
+                &screen,
+                i64::from(320 - side / 2),
+                i64::from(240 - side / 2),
+            );
+            DynamicImage::ImageRgb8(room)
+        })
+        .collect()
+}
+
 fn config() -> FacesConfig {
     FacesConfig::default()
 }
@@ -422,6 +448,25 @@ fn a_real_portrait_scores_live_and_a_photo_in_a_phone_does_not() {
     imageops::replace(&mut room, &portrait, 192, 112);
     let spoof = live(&room);
     assert!(spoof > 0.5, "{spoof}");
+}
+
+#[test]
+fn a_replayed_portrait_on_a_phone_passes_the_movement_but_is_flagged() {
+    let frames = phone_replay_frames();
+    // The movement check alone is fooled: the face grows as asked.
+    let check = check_liveness(
+        FaceDetector::shared(),
+        Challenge::Closer,
+        &frames,
+        &config(),
+    );
+    assert!(check.passed(), "{:?}", check.reason);
+    let m = models();
+    let rgb: Vec<RgbImage> = frames.iter().map(|f| f.to_rgb8()).collect();
+    let picked: Vec<(usize, &RgbImage)> = rgb.iter().enumerate().collect();
+    let passive = v2client::faces::passive::score_frames(&m, &picked, &Default::default()).unwrap();
+    assert!(passive.spoof_suspected, "{passive:?}");
+    assert_eq!(passive.flag(), Some("LIVENESS_SPOOF_SUSPECTED"));
 }
 
 #[test]

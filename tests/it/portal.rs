@@ -17,12 +17,13 @@ use v2client::faces::Thresholds;
 
 use crate::backend::{id_card_with, id_card_with_face};
 use crate::common::{Db, Reply, TestApp};
-use crate::faces::{astronaut, obama, zoom_in, zoom_out};
+use crate::faces::{astronaut, obama, phone_replay_frames, zoom_in};
 
 both_stores!(
     first_visit_opens_the_verification_and_describes_it,
     the_genuine_flow_ends_verified_with_images_served,
     another_persons_portrait_is_never_verified,
+    a_replayed_selfie_needs_review_or_is_rejected_in_strict_mode,
     a_keys_own_thresholds_decide_its_verifications,
     a_rejected_upload_can_be_retried,
     steps_must_come_in_order,
@@ -117,11 +118,19 @@ async fn submit_document(app: &TestApp, id: &str, side: &str, image: &[u8]) -> R
 }
 
 async fn submit_liveness(app: &TestApp, id: &str, challenge: &str) -> Reply {
-    let frames: Vec<DynamicImage> = if challenge == "closer" {
-        zoom_in()
-    } else {
-        zoom_out()
-    };
+    submit_burst(app, id, challenge, zoom_in()).await
+}
+
+/// A burst moving closer, reversed when the challenge is `farther`.
+async fn submit_burst(
+    app: &TestApp,
+    id: &str,
+    challenge: &str,
+    mut frames: Vec<DynamicImage>,
+) -> Reply {
+    if challenge == "farther" {
+        frames.reverse();
+    }
     let encoded: Vec<Vec<u8>> = frames.iter().map(|f| jpeg(&f.to_rgb8())).collect();
     let fields: Vec<(&str, &[u8])> = encoded.iter().map(|f| ("frames", f.as_slice())).collect();
     post_multipart(
@@ -167,6 +176,59 @@ async fn complete_flow_with_portrait(
     app.get(&format!("/api/get-verification-details/{id}"), Some(key))
         .await
         .json()
+}
+
+async fn a_replayed_selfie_needs_review_or_is_rejected_in_strict_mode(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let (_, strict) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Document, Module::Liveness],
+            strict_liveness: true,
+            ..KeySettings::default()
+        })
+        .await;
+    let (_, lenient) = app
+        .new_key(KeySettings {
+            flow: vec![Module::Document, Module::Liveness],
+            ..KeySettings::default()
+        })
+        .await;
+    for (key, outcome) in [(lenient, "needs_manual_review"), (strict, "rejected")] {
+        let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let challenge = state(&app, &id).await["liveness_challenge"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let r = submit_document(&app, &id, "front", &jpeg(&id_card_with_face())).await;
+        assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+        let r = submit_document(&app, &id, "back", &clean_card(33)).await;
+        assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+        // The movement passes, so the step is accepted; the flag goes to the decision.
+        let r = submit_burst(&app, &id, &challenge, phone_replay_frames()).await;
+        assert_eq!(r.json()["status"], "accepted", "{}", r.json());
+        let d = app
+            .get(
+                &format!("/api/get-verification-details/{id}"),
+                Some(key.expose()),
+            )
+            .await
+            .json();
+        assert_eq!(d["status"]["current"], outcome, "{d}");
+        assert!(
+            d["results"]["decision"]["reasons"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("LIVENESS_SPOOF_SUSPECTED")),
+            "{d}"
+        );
+        let passive = &d["results"]["liveness"]["metrics"]["passive"];
+        assert_eq!(passive["spoof_suspected"], true, "{passive}");
+    }
 }
 
 async fn another_persons_portrait_is_never_verified(db: Db) {
