@@ -4,7 +4,9 @@
 #     and TEST_DATABASE_URL pointing at it (override it to use another server);
 #   - Chromium and chromedriver (Debian's `chromium`, `chromium-driver`) for the browser
 #     tests, installed if absent, with CHROMEDRIVER pointing at the driver;
-# then `cargo test` over every target. SQLite needs nothing: it is compiled in.
+# then `cargo test` over every target (SQLite needs nothing: it is compiled in), then
+# scripts/schemathesis.sh: generated requests against the server binary, checked against
+# its /openapi.json (Schemathesis is installed from PyPI into target/ on first use).
 #
 # Usage: scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -64,4 +66,8 @@ ensure_chromium() {
 ensure_postgres
 ensure_chromium
 log "TEST_DATABASE_URL=${TEST_DATABASE_URL}"
-exec cargo test --locked "$@"
+cargo test --locked "$@"
+# The whole HTTP surface against its own /openapi.json, on the binary cargo test built.
+if [ "$#" -eq 0 ]; then
+  scripts/schemathesis.sh target/debug/v2client
+fi
