@@ -13,6 +13,7 @@ mod blobs;
 mod browser;
 mod cli;
 mod faces;
+mod fuzz;
 mod imaging;
 mod metrics;
 mod openapi;
