@@ -244,6 +244,14 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_attempt(&self, attempt: &Attempt) -> Result<(), StoreError>;
     /// Every attempt of a verification, oldest first.
     async fn list_attempts(&self, id: &VerificationId) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Count one hit in `bucket`'s fixed window starting at `window_start` (Unix seconds),
+    /// shared by every instance on this database; the hits counted in that window so far.
+    /// A hit for a newer window starts it afresh; one for an older window (a lagging
+    /// clock) counts in the current one.
+    async fn hit_rate_window(&self, bucket: &str, window_start: i64) -> Result<i64, StoreError>;
+    /// Forget windows that started before `before` (Unix seconds).
+    async fn purge_rate_windows(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// Connect to the configured database (creating the SQLite file and folder when needed)

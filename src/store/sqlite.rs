@@ -631,6 +631,30 @@ impl Store for SqliteStore {
         .await?;
         convert(rows)
     }
+
+    async fn hit_rate_window(&self, bucket: &str, window_start: i64) -> Result<i64, StoreError> {
+        let (hits,): (i64,) = sqlx::query_as(
+            "INSERT INTO rate_windows (bucket, window_start, hits) VALUES (?1, ?2, 1) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+               hits = CASE WHEN excluded.window_start > rate_windows.window_start THEN 1 \
+                           ELSE rate_windows.hits + 1 END, \
+               window_start = MAX(rate_windows.window_start, excluded.window_start) \
+             RETURNING hits",
+        )
+        .bind(bucket)
+        .bind(window_start)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(hits)
+    }
+
+    async fn purge_rate_windows(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM rate_windows WHERE window_start < ?1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
 }
 
 async fn insert_attempt<'e, E>(executor: E, a: &Attempt) -> Result<(), StoreError>

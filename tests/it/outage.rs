@@ -163,6 +163,12 @@ impl Store for DownStore {
     async fn list_attempts(&self, _: &VerificationId) -> Result<Vec<Attempt>, StoreError> {
         down()
     }
+    async fn hit_rate_window(&self, _: &str, _: i64) -> Result<i64, StoreError> {
+        down()
+    }
+    async fn purge_rate_windows(&self, _: i64) -> Result<u64, StoreError> {
+        down()
+    }
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ both_stores!(
     migrations_are_idempotent,
     updates_are_versioned_and_carry_their_attempt,
     overdue_open_verifications_expire,
+    rate_windows_count_per_bucket_and_restart_with_a_new_window,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -393,4 +394,31 @@ async fn overdue_open_verifications_expire(db: Db) {
         s.expire_overdue(t, 100).await.unwrap().is_empty(),
         "only once"
     );
+}
+
+async fn rate_windows_count_per_bucket_and_restart_with_a_new_window(db: Db) {
+    let Some(t) = TestDb::new(db).await else {
+        return;
+    };
+    let s = &t.store;
+    for expected in 1..=3 {
+        assert_eq!(
+            s.hit_rate_window("generate:key_a", 600).await.unwrap(),
+            expected
+        );
+    }
+    // Another bucket counts apart.
+    assert_eq!(s.hit_rate_window("generate:key_b", 600).await.unwrap(), 1);
+    // A lagging instance's hit for the previous window counts in the current one.
+    assert_eq!(s.hit_rate_window("generate:key_a", 540).await.unwrap(), 4);
+    // The next window starts afresh.
+    assert_eq!(s.hit_rate_window("generate:key_a", 660).await.unwrap(), 1);
+    assert_eq!(s.purge_rate_windows(660).await.unwrap(), 1);
+    assert_eq!(s.hit_rate_window("generate:key_b", 660).await.unwrap(), 1);
+    // Many hits at once are all counted.
+    let hits =
+        futures_util::future::join_all((0..20).map(|_| s.hit_rate_window("burst", 600))).await;
+    let mut counts: Vec<i64> = hits.into_iter().map(Result::unwrap).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=20).collect::<Vec<_>>());
 }
