@@ -196,15 +196,20 @@ pub trait Store: Send + Sync + 'static {
         webhook: Option<&crate::webhooks::WebhookConfig>,
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
 
-    /// Take up to `limit` pending events due at `now`, leasing them until `lease_until` so
-    /// that no other dispatcher takes them meanwhile; with each, its key's webhook.
+    /// Take up to `limit` pending events due at `now`, leasing them to `owner` until
+    /// `lease_until` so that no other dispatcher takes them meanwhile; with each, its key's
+    /// webhook.
     async fn claim_due_events(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        owner: &str,
         limit: u32,
     ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError>;
-    /// Log one delivery attempt and move the event on.
+    /// Extend to `until` the leases `owner` still holds on undelivered events (those not
+    /// yet recorded, and not taken over by another dispatcher since). Returns how many.
+    async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Log one delivery attempt and move the event on; its lease ends.
     async fn record_delivery(
         &self,
         attempt: &DeliveryAttempt,

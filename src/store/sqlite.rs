@@ -411,11 +411,12 @@ impl Store for SqliteStore {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        owner: &str,
         limit: u32,
     ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(
-            "UPDATE webhook_events SET next_attempt_at = ?2
+            "UPDATE webhook_events SET next_attempt_at = ?2, lease_owner = ?4
              WHERE id IN (
                  SELECT id FROM webhook_events
                  WHERE state = 'pending' AND next_attempt_at <= ?1
@@ -425,6 +426,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(lease_until)
         .bind(i64::from(limit))
+        .bind(owner)
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
@@ -443,6 +445,18 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_events SET next_attempt_at = ?2
+             WHERE lease_owner = ?1 AND state = 'pending'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn record_delivery(
@@ -474,7 +488,7 @@ impl Store for SqliteStore {
         };
         sqlx::query(
             "UPDATE webhook_events SET state = ?2, next_attempt_at = ?3,
-                 delivered_at = ?4, attempts = attempts + 1
+                 delivered_at = ?4, attempts = attempts + 1, lease_owner = NULL
              WHERE id = ?1",
         )
         .bind(&attempt.event_id)
@@ -519,7 +533,9 @@ impl Store for SqliteStore {
 
     async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE webhook_events SET state = 'pending', next_attempt_at = ?2 WHERE id = ?1",
+            "UPDATE webhook_events SET state = 'pending', next_attempt_at = ?2,
+                 lease_owner = NULL
+             WHERE id = ?1",
         )
         .bind(event_id)
         .bind(now)

@@ -115,8 +115,12 @@ impl Store for DownStore {
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
+        _: &str,
         _: u32,
     ) -> Result<Vec<(StoredEvent, Option<WebhookConfig>)>, StoreError> {
+        down()
+    }
+    async fn renew_leases(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
         down()
     }
     async fn record_delivery(

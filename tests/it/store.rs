@@ -10,6 +10,7 @@ use v2client::domain::{
 };
 use v2client::keys::new_key;
 use v2client::store::{CreateOutcome, IdempotencyRecord};
+use v2client::webhooks::{AfterAttempt, DeliveryAttempt, EventType, NewEvent};
 
 use crate::common::{Db, TestDb};
 
@@ -24,6 +25,7 @@ both_stores!(
     migrations_are_idempotent,
     updates_are_versioned_and_carry_their_attempt,
     overdue_open_verifications_expire,
+    leases_are_renewed_only_by_their_holder,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -393,4 +395,101 @@ async fn overdue_open_verifications_expire(db: Db) {
         s.expire_overdue(t, 100).await.unwrap().is_empty(),
         "only once"
     );
+}
+
+/// A key with a webhook URL and a verification of it with one queued event.
+async fn store_with_event(db: Db) -> Option<(TestDb, Verification, String)> {
+    let (tdb, key_id) = store_with_key(db).await?;
+    let s = tdb.store.as_ref();
+    let hook = v2client::webhooks::WebhookConfig {
+        url: "https://hooks.example.com/x".into(),
+        secret: v2client::webhooks::WebhookSecret::generate(),
+        old_secret: None,
+        old_until: None,
+    };
+    s.set_webhook(&key_id, Some(&hook)).await.unwrap().unwrap();
+    let v = verification(&key_id);
+    s.create_verification(&v, None).await.unwrap();
+    let mut next = v.clone();
+    next.status = Status::InProgress;
+    let event = NewEvent {
+        id: v2client::webhooks::new_event_id(),
+        event_type: EventType::Started,
+        data: json!({"verification_id": v.id, "status": "in_progress",
+            "extra_data": v.extra_data}),
+        created_at: now(),
+    };
+    assert!(
+        s.update_verification(&next, None, &[event.clone()])
+            .await
+            .unwrap()
+    );
+    let stored = s.get_verification(&v.id).await.unwrap().unwrap();
+    Some((tdb, stored, event.id))
+}
+
+async fn leases_are_renewed_only_by_their_holder(db: Db) {
+    let Some((tdb, _, event_id)) = store_with_event(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let t = now();
+    let claimed = s
+        .claim_due_events(t, t + Duration::seconds(30), "first", 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].1.is_some(), "with its webhook");
+    let later = t + Duration::seconds(31);
+    // Renewed by its holder, the lease outlives its first term.
+    assert_eq!(
+        s.renew_leases("first", t + Duration::seconds(60))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        s.claim_due_events(later, later, "second", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.renew_leases("nobody", t).await.unwrap(), 0);
+    // Once the lease has lapsed and another dispatcher took the event, the first one's
+    // renewals leave it alone.
+    let lapsed = t + Duration::seconds(61);
+    let taken = s
+        .claim_due_events(lapsed, lapsed + Duration::seconds(30), "second", 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        s.renew_leases("first", t + Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    // A recorded attempt ends the lease: a retry time is not pushed back by renewals.
+    let retry_at = lapsed + Duration::seconds(5);
+    s.record_delivery(
+        &DeliveryAttempt {
+            event_id: event_id.clone(),
+            attempted_at: lapsed,
+            status_code: Some(500),
+            latency_ms: 3,
+            error: Some("answered 500".into()),
+        },
+        AfterAttempt::RetryAt(retry_at),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.renew_leases("second", t + Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    let events = s.list_events(None, 10).await.unwrap();
+    assert_eq!(events[0].next_attempt_at, retry_at);
+    assert_eq!(events[0].state, "pending");
 }
