@@ -216,8 +216,7 @@ async fn upkeep(state: AppState) {
         if let Err(e) = erase_expired_data(&state, domain::verification::now()).await {
             tracing::warn!(error = %error::chain(&*e), "retention job failed");
         }
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
+        let cutoff = domain::verification::earlier(chrono::Utc::now(), IDEMPOTENCY_RETENTION);
         match state.store.purge_idempotency(cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),

@@ -206,6 +206,83 @@ async fn bad_arguments_are_refused_with_a_reason() {
 }
 
 #[tokio::test]
+async fn the_verification_ttl_is_bounded_and_expiry_is_rfc3339() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ttl, needle) in [
+        ("3000000d", "at most 30d"),
+        ("31d", "at most 30d"),
+        ("99999999999999999999d", "too long"),
+        ("30s", "at least 1m"),
+        ("0s", "at least 1m"),
+    ] {
+        let o = run(dir.path(), &["keys", "create", "--name", "x", "--ttl", ttl]).await;
+        assert_eq!(o.status.code(), Some(2), "--ttl {ttl}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "--ttl {ttl}: {err}");
+    }
+    let mut keys = Vec::new();
+    for ttl in ["1m", "30d"] {
+        let o = run(
+            dir.path(),
+            &["keys", "create", "--name", ttl, "--ttl", ttl, "--json"],
+        )
+        .await;
+        assert!(o.status.success(), "--ttl {ttl}: {o:?}");
+        let out: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        keys.push(out["key"].as_str().unwrap().to_owned());
+    }
+    let url = format!("sqlite://{}", dir.path().join("v2client.db").display());
+    let app = TestApp::with_env(Db::Sqlite, &[("DATABASE_URL", url.as_str())])
+        .await
+        .unwrap();
+    // A key stored before the bounds existed, with a TTL beyond any calendar.
+    let (_, ancient) = app
+        .new_key(v2client::domain::KeySettings {
+            ttl_seconds: u64::MAX,
+            ..Default::default()
+        })
+        .await;
+    let expect = [
+        (&keys[0], 60),
+        (&keys[1], 30 * 86_400),
+        (&ancient.expose().to_owned(), 30 * 86_400),
+    ];
+    for (key, secs) in expect {
+        let r = app.generate(Some(key), None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let body = r.json();
+        let text = body["expiresAt"].as_str().unwrap();
+        assert!(text.ends_with('Z') && text.len() == 20, "{text}");
+        let expires = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        let left = expires.timestamp() - chrono::Utc::now().timestamp();
+        assert!(
+            (secs - 5..=secs).contains(&left),
+            "{text}: {left}s left, not {secs}"
+        );
+        let id = body["verificationId"].as_str().unwrap();
+        let d = app
+            .get(&format!("/api/get-verification-details/{id}"), Some(key))
+            .await
+            .json();
+        assert_eq!(d["expires_at"], text);
+    }
+    let listed = run(dir.path(), &["keys", "list", "--json"]).await;
+    let listed: Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    let ttls: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["verification_ttl"].as_str().unwrap())
+        .collect();
+    assert!(ttls.contains(&"1m") && ttls.contains(&"720h"), "{ttls:?}");
+}
+
+#[tokio::test]
 async fn unknown_database_scheme_is_a_start_up_error() {
     let dir = tempfile::tempdir().unwrap();
     let o = v2client(dir.path())
