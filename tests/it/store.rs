@@ -420,7 +420,7 @@ async fn store_with_event(db: Db) -> Option<(TestDb, Verification, String)> {
         created_at: now(),
     };
     assert!(
-        s.update_verification(&next, None, &[event.clone()])
+        s.update_verification(&next, None, std::slice::from_ref(&event))
             .await
             .unwrap()
     );
