@@ -108,10 +108,13 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// The status a reader sees at `now`: an open verification past its expiry reads
-    /// `expired` even before the sweeper has written it, and since the moment it expired.
+    /// The status a reader sees at `now`: a verification still waiting on the user past
+    /// its expiry reads `expired` even before the sweeper has written it, and since the
+    /// moment it expired. One in `processing` had every step in before its expiry and is
+    /// owed a decision (the upkeep makes sure it gets one), so it never reads `expired`:
+    /// otherwise a reader could see it go from `expired` to decided.
     pub fn effective_status(&self, now: DateTime<Utc>) -> (Status, DateTime<Utc>) {
-        if !self.status.is_final() && now >= self.expires_at {
+        if matches!(self.status, Status::Created | Status::InProgress) && now >= self.expires_at {
             (Status::Expired, self.expires_at)
         } else {
             (self.status, self.updated_at)
@@ -271,6 +274,12 @@ mod tests {
             expires_at: now - Duration::hours(1),
         };
         assert_eq!(v.effective_status(now).0, Status::Expired);
+        v.status = Status::Processing;
+        assert_eq!(
+            v.effective_status(now).0,
+            Status::Processing,
+            "owed a decision"
+        );
         v.status = Status::Verified;
         assert_eq!(v.effective_status(now).0, Status::Verified);
         v.expires_at = now + Duration::hours(1);

@@ -180,13 +180,21 @@ pub trait Store: Send + Sync + 'static {
         attempt: Option<&Attempt>,
         events: &[NewEvent],
     ) -> Result<bool, StoreError>;
-    /// Mark up to `limit` verifications still waiting on the user (`created`,
-    /// `in_progress`) whose `expires_at` is at or before `now` as `expired`, as of their
-    /// expiry time, with a `verification.expired` event each in the same transaction.
-    /// Returns their ids.
+    /// Mark up to `limit` verifications whose `expires_at` is at or before `now` as
+    /// `expired`, as of their expiry time, with a `verification.expired` event each in the
+    /// same transaction: those still waiting on the user (`created`, `in_progress`), and
+    /// those that entered `processing` at or before `processing_stalled_before` and were
+    /// never decided. Returns their ids.
     async fn expire_overdue(
         &self,
         now: DateTime<Utc>,
+        processing_stalled_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError>;
+    /// Up to `limit` verifications in `processing` since `before` or earlier, oldest first.
+    async fn stalled_processing(
+        &self,
+        before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError>;
     /// Set (or clear) a key's webhook URL and secret.
@@ -232,8 +240,9 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError>;
-    /// Erase a verification's personal data: `extra_data`, results other than the
-    /// decision, and its attempts' image references; record `erased_at` in its results.
+    /// Erase a verification's personal data: `extra_data` (also inside its webhook events'
+    /// payloads), `return_url`, results other than the decision, and its attempts' image
+    /// references; record `erased_at` in its results.
     /// `false` when it was already erased or does not exist.
     async fn mark_erased(&self, id: &VerificationId, at: DateTime<Utc>)
     -> Result<bool, StoreError>;

@@ -349,6 +349,7 @@ impl Store for PgStore {
     async fn expire_overdue(
         &self,
         now: DateTime<Utc>,
+        processing_stalled_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -357,12 +358,15 @@ impl Store for PgStore {
                  version = version + 1
              WHERE id IN (
                  SELECT id FROM verifications
-                 WHERE status IN ('created', 'in_progress') AND expires_at <= $1
+                 WHERE (status IN ('created', 'in_progress')
+                        OR (status = 'processing' AND updated_at <= $3))
+                   AND expires_at <= $1
                  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
              RETURNING id, key_id, extra_data::text AS extra_data, expires_at",
         )
         .bind(now)
         .bind(i64::from(limit))
+        .bind(processing_stalled_before)
         .fetch_all(&mut *tx)
         .await?;
         let mut ids = Vec::with_capacity(rows.len());
@@ -381,6 +385,26 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn stalled_processing(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM verifications
+             WHERE status = 'processing' AND updated_at <= $1
+             ORDER BY updated_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| VerificationId::from_trusted(id))
+            .collect())
     }
 
     async fn set_webhook(
@@ -589,11 +613,11 @@ impl Store for PgStore {
         let kept = serde_json::json!({
             "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
             "erased_at": crate::domain::verification::rfc3339(at),
-            "erased": ["images", "extra_data", "form_data", "document", "liveness"],
+            "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
         });
         sqlx::query(
             "UPDATE verifications SET results = $2::jsonb, extra_data = NULL,
-                 version = version + 1
+                 return_url = NULL, version = version + 1
              WHERE id = $1",
         )
         .bind(id.as_str())
@@ -604,6 +628,15 @@ impl Store for PgStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        // The outbox keeps a copy of `extra_data` in every event's payload: those go too
+        // (an event still to be delivered is sent without it).
+        sqlx::query(
+            "UPDATE webhook_events SET data = jsonb_set(data, '{extra_data}', 'null')
+             WHERE verification_id = $1 AND data->'extra_data' <> 'null'::jsonb",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

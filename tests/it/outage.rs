@@ -142,6 +142,14 @@ impl Store for DownStore {
     async fn expire_overdue(
         &self,
         _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        down()
+    }
+    async fn stalled_processing(
+        &self,
+        _: DateTime<Utc>,
         _: u32,
     ) -> Result<Vec<VerificationId>, StoreError> {
         down()

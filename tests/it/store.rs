@@ -26,6 +26,8 @@ both_stores!(
     updates_are_versioned_and_carry_their_attempt,
     overdue_open_verifications_expire,
     leases_are_renewed_only_by_their_holder,
+    stalled_processing_is_found_oldest_first,
+    erasure_reaches_return_url_and_webhook_payloads,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -358,23 +360,30 @@ async fn overdue_open_verifications_expire(db: Db) {
     };
     let s = tdb.store.as_ref();
     let t = now();
+    let stalled_before = t - Duration::minutes(2);
     let mut ids = Vec::new();
-    for (status, expires_in) in [
-        (Status::Created, -60),
-        (Status::InProgress, -1),
-        (Status::Processing, -60),
-        (Status::Verified, -60),
-        (Status::InProgress, 60),
+    for (status, expires_in, in_status_for) in [
+        (Status::Created, -60, 0),
+        (Status::InProgress, -1, 0),
+        // Deciding right now: left alone.
+        (Status::Processing, -60, 0),
+        (Status::Verified, -60, 0),
+        (Status::InProgress, 60, 0),
+        // Stuck in processing, never decided: expires with the rest.
+        (Status::Processing, -60, 600),
+        // Stuck, but not yet expired: settled by the upkeep, not by the sweep.
+        (Status::Processing, 60, 600),
     ] {
         let mut v = verification(&key_id);
         v.status = status;
         v.expires_at = t + Duration::seconds(expires_in);
+        v.updated_at = t - Duration::seconds(in_status_for);
         s.create_verification(&v, None).await.unwrap();
         ids.push(v.id);
     }
-    let mut expired = s.expire_overdue(t, 100).await.unwrap();
+    let mut expired = s.expire_overdue(t, stalled_before, 100).await.unwrap();
     expired.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    let mut want = vec![ids[0].clone(), ids[1].clone(), ids[5].clone()];
     want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(expired, want);
     let v = s.get_verification(&ids[0]).await.unwrap().unwrap();
@@ -385,6 +394,8 @@ async fn overdue_open_verifications_expire(db: Db) {
         (2, Status::Processing),
         (3, Status::Verified),
         (4, Status::InProgress),
+        (5, Status::Expired),
+        (6, Status::Processing),
     ] {
         assert_eq!(
             s.get_verification(&ids[i]).await.unwrap().unwrap().status,
@@ -392,9 +403,94 @@ async fn overdue_open_verifications_expire(db: Db) {
         );
     }
     assert!(
-        s.expire_overdue(t, 100).await.unwrap().is_empty(),
+        s.expire_overdue(t, stalled_before, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "only once"
     );
+}
+
+async fn stalled_processing_is_found_oldest_first(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let t = now();
+    let mut ids = Vec::new();
+    for (status, minutes_ago) in [
+        (Status::Processing, 5),
+        (Status::Processing, 10),
+        (Status::Processing, 1),
+        (Status::InProgress, 10),
+        (Status::NeedsManualReview, 10),
+    ] {
+        let mut v = verification(&key_id);
+        v.status = status;
+        v.updated_at = t - Duration::minutes(minutes_ago);
+        s.create_verification(&v, None).await.unwrap();
+        ids.push(v.id);
+    }
+    let before = t - Duration::minutes(2);
+    assert_eq!(
+        s.stalled_processing(before, 10).await.unwrap(),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
+    assert_eq!(
+        s.stalled_processing(before, 1).await.unwrap(),
+        vec![ids[1].clone()]
+    );
+}
+
+async fn erasure_reaches_return_url_and_webhook_payloads(db: Db) {
+    let Some((tdb, v, event_id)) = store_with_event(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    assert!(v.return_url.is_some() && v.extra_data.is_some());
+    let mut decided = v.clone();
+    decided.status = Status::Verified;
+    decided.results = json!({"decision": {"status": "verified", "reasons": []},
+        "form_data": {"first_name": "Ada"}});
+    let completed = NewEvent {
+        id: v2client::webhooks::new_event_id(),
+        event_type: EventType::Completed,
+        data: json!({"verification_id": v.id, "status": "verified",
+            "extra_data": v.extra_data, "decision": {"status": "verified"}}),
+        created_at: now(),
+    };
+    assert!(
+        s.update_verification(&decided, None, std::slice::from_ref(&completed))
+            .await
+            .unwrap()
+    );
+    let before = s.list_events(Some(v.id.as_str()), 10).await.unwrap();
+    assert_eq!(before.len(), 2);
+    assert!(
+        before
+            .iter()
+            .all(|e| e.data["extra_data"] == json!(v.extra_data))
+    );
+
+    assert!(s.mark_erased(&v.id, now()).await.unwrap());
+    let erased = s.get_verification(&v.id).await.unwrap().unwrap();
+    assert_eq!(erased.extra_data, None);
+    assert_eq!(erased.return_url, None);
+    assert_eq!(erased.results["decision"]["status"], "verified");
+    assert!(erased.results.get("form_data").is_none());
+    let after = s.list_events(Some(v.id.as_str()), 10).await.unwrap();
+    assert_eq!(after.len(), 2, "the events stay, for the audit trail");
+    for e in &after {
+        assert_eq!(e.data["extra_data"], serde_json::Value::Null, "{}", e.id);
+        assert_eq!(e.data["verification_id"], json!(v.id));
+        assert!(!e.body().contains("ABC123"), "{}", e.body());
+    }
+    assert!(after.iter().any(|e| e.id == event_id));
+    assert_eq!(
+        after.iter().find(|e| e.id == completed.id).unwrap().data["decision"]["status"],
+        "verified"
+    );
+    assert!(!s.mark_erased(&v.id, now()).await.unwrap(), "once");
 }
 
 /// A key with a webhook URL and a verification of it with one queued event.
