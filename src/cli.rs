@@ -267,6 +267,8 @@ fn init_tracing(settings: &Settings) {
 }
 
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    // Whatever lives there (database, images, their key), only the service reads it.
+    crate::files::tighten_or_warn(&settings.data_dir, crate::files::DIR_MODE);
     store::connect(&settings.database).await.map_err(|e| {
         format!(
             "cannot open the {:?} database: {}",

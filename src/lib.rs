@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod faces;
+pub mod files;
 pub mod health;
 pub mod imaging;
 pub mod keys;

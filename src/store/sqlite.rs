@@ -1,5 +1,6 @@
 //! The SQLite store: the embedded default, so `cargo run` serves with no setup.
 
+use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -14,6 +15,7 @@ use super::rows::{
 use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
+use crate::files;
 use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -35,9 +37,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(settings.acquire_timeout);
-        let path = options.get_filename();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        if !in_memory(&settings.url) {
+            prepare_files(options.get_filename())
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
@@ -46,6 +48,29 @@ impl SqliteStore {
             .await?;
         Ok(Self { pool })
     }
+}
+
+fn in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Make the database readable by this user only: its folder is created 0700 when
+/// missing, the file itself 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode), and an existing database, WAL or shared-memory
+/// file with a looser mode is tightened with a warning.
+fn prepare_files(db: &Path) -> std::io::Result<()> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        files::create_private_dir(dir)?;
+    }
+    files::create_private_file(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        files::tighten_or_warn(Path::new(&name), files::FILE_MODE);
+    }
+    Ok(())
 }
 
 #[async_trait]

@@ -282,6 +282,71 @@ async fn the_verification_ttl_is_bounded_and_expiry_is_rfc3339() {
     assert!(ttls.contains(&"1m") && ttls.contains(&"720h"), "{ttls:?}");
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_service_can_read_its_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let set = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let db = data.join("v2client.db");
+    let files = [
+        (data.clone(), 0o700),
+        (db.clone(), 0o600),
+        (data.join("v2client.db-wal"), 0o600),
+        (data.join("v2client.db-shm"), 0o600),
+        (data.join("blob.key"), 0o600),
+        (data.join("blobs"), 0o700),
+    ];
+    // Created private on the first start (WAL and shared memory exist while it runs).
+    let (child, key, address, _) = start_server(&data).await;
+    v2client::install_tls_provider();
+    generate_over_http(
+        &reqwest::Client::new(),
+        &format!("http://{address}"),
+        &key.unwrap(),
+    )
+    .await;
+    for (path, want) in &files {
+        assert_eq!(mode(path), *want, "{}", path.display());
+    }
+    terminate(child).await;
+
+    // Loosened (a restored backup, a folder made by hand): tightened at the next start.
+    for (path, _) in &files {
+        if path.exists() {
+            set(path, if path.is_dir() { 0o755 } else { 0o644 });
+        }
+    }
+    let (child, _, _, log) = start_server(&data).await;
+    for (path, want) in &files {
+        assert_eq!(mode(path), *want, "{} after restart", path.display());
+    }
+    terminate(child).await;
+    let log = log.await.unwrap();
+    let warned: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["level"] == "WARN"
+                && v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("permissions tightened"))
+        })
+        .map(|v| v["fields"]["path"].as_str().unwrap().to_owned())
+        .collect();
+    for path in [&data, &db, &data.join("blob.key"), &data.join("blobs")] {
+        assert!(
+            warned.contains(&path.display().to_string()),
+            "no warning for {}: {warned:?}",
+            path.display()
+        );
+    }
+}
+
 #[tokio::test]
 async fn unknown_database_scheme_is_a_start_up_error() {
     let dir = tempfile::tempdir().unwrap();
