@@ -125,7 +125,8 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests.
-/// Background work runs alongside: the webhook dispatcher, and once a minute the upkeep
+/// Background work runs alongside: the webhook dispatcher, the follower of key changes
+/// (which keeps the key cache honest), and once a minute the upkeep
 /// (rate-limiter sweeping, settling verifications stalled in `processing`, expiry of
 /// overdue verifications, retention, expiry of idempotency records).
 pub async fn run(
@@ -135,6 +136,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let deadline = state.settings.shutdown_timeout;
     let upkeep = tokio::spawn(upkeep(state.clone()));
+    let key_changes = tokio::spawn(auth::follow_key_changes(
+        state.store.clone(),
+        state.keys.clone(),
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped.clone()));
     let mut signalled = stopped;
@@ -156,6 +161,7 @@ pub async fn run(
         }
     };
     upkeep.abort();
+    key_changes.abort();
     if tokio::time::timeout(deadline, dispatcher).await.is_err() {
         tracing::warn!("webhook dispatcher did not stop in time");
     }

@@ -114,10 +114,22 @@ pub enum CreateOutcome {
     Replayed(IdempotencyRecord),
 }
 
+/// News that keys may have changed in the database, whichever process changed them.
+#[async_trait]
+pub trait KeyChanges: Send {
+    /// Wait until keys may have changed since the previous call returned. The first call
+    /// returns as soon as watching has started (what happened before is unknown), and so
+    /// does the first after a lost connection is restored. An error means changes may go
+    /// unnoticed until a later call succeeds.
+    async fn changed(&mut self) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn kind(&self) -> &'static str;
+    /// Follow changes to keys (see [`KeyChanges`]).
+    fn key_changes(&self) -> Box<dyn KeyChanges>;
     /// Bring the schema up to date (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
     /// One round trip, for `/readyz`.

@@ -5,13 +5,15 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::rows::{
     AttemptRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
     VerificationWithAttemptsRow, convert,
 };
-use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
+use super::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError, to_json,
+};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
 use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
@@ -46,10 +48,54 @@ impl PgStore {
     }
 }
 
+/// The channel the `api_keys` trigger notifies (migration 0007).
+const KEYS_CHANNEL: &str = "v2client_keys";
+
+/// `LISTEN v2client_keys` on a connection of its own, for changes to the keys of this
+/// installation (the schema its tables live in).
+struct PgKeyChanges {
+    pool: PgPool,
+    listener: Option<(PgListener, String)>,
+}
+
+#[async_trait]
+impl KeyChanges for PgKeyChanges {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        let Some((listener, schema)) = self.listener.as_mut() else {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            let (schema,): (String,) = sqlx::query_as("SELECT current_schema()::text")
+                .fetch_one(&mut listener)
+                .await?;
+            listener.listen(KEYS_CHANNEL).await?;
+            self.listener = Some((listener, schema));
+            return Ok(());
+        };
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) if n.payload() != schema.as_str() => continue,
+                // `Ok(None)`: the connection was lost and has been re-established;
+                // notifications sent in between are lost, so report a change as well.
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    self.listener = None;
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn key_changes(&self) -> Box<dyn KeyChanges> {
+        Box::new(PgKeyChanges {
+            pool: self.pool.clone(),
+            listener: None,
+        })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -12,7 +12,9 @@ use super::rows::{
     AttemptRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
     VerificationWithAttemptsRow, convert,
 };
-use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
+use super::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError, to_json,
+};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
 use crate::files;
@@ -73,10 +75,48 @@ fn prepare_files(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How often a server reads `keys_version`: a one-row read, cheap enough to do often,
+/// and often enough that a revocation by another process takes effect within a second.
+const KEYS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// SQLite has no notifications across processes: poll the counter every key change bumps
+/// (migration 0007).
+struct SqliteKeyChanges {
+    pool: SqlitePool,
+    seen: Option<i64>,
+}
+
+#[async_trait]
+impl KeyChanges for SqliteKeyChanges {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        loop {
+            if self.seen.is_some() {
+                tokio::time::sleep(KEYS_POLL).await;
+            }
+            let read: Result<(i64,), _> =
+                sqlx::query_as("SELECT version FROM keys_version WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await;
+            let (version,) = read.inspect_err(|_| self.seen = None)?;
+            if self.seen != Some(version) {
+                self.seen = Some(version);
+                return Ok(());
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn key_changes(&self) -> Box<dyn KeyChanges> {
+        Box::new(SqliteKeyChanges {
+            pool: self.pool.clone(),
+            seen: None,
+        })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestApp, start_server, start_server_with, v2client};
+use crate::common::{Db, TestApp, TestDb, start_server, start_server_with, v2client};
+
+both_stores!(a_key_revoked_by_the_cli_is_refused_by_a_running_server_within_a_second);
 
 async fn run(data_dir: &Path, args: &[&str]) -> Output {
     v2client(data_dir)
@@ -345,6 +347,62 @@ async fn only_the_service_can_read_its_files() {
             path.display()
         );
     }
+}
+
+async fn a_key_revoked_by_the_cli_is_refused_by_a_running_server_within_a_second(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DATABASE_URL", tdb.settings.database.url.as_str())];
+    let created = configured(dir.path(), &env)
+        .args(["keys", "create", "--name", "soon-revoked", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let created: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let prefix = created["prefix"].as_str().unwrap().to_owned();
+    // The server remembers verified keys (5 s by default).
+    let (child, _, address, _log) = start_server_with(configured(dir.path(), &env)).await;
+    v2client::install_tls_provider();
+    let client = reqwest::Client::new();
+    let check = || async {
+        client
+            .get(format!("http://{address}/api/check-config"))
+            .header("X-SDK-Key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(check().await, 200);
+    assert_eq!(check().await, 200, "now from the cache");
+    // Revoked by another process, on the same database.
+    let revoked = configured(dir.path(), &env)
+        .args(["keys", "revoke", &prefix])
+        .output()
+        .await
+        .unwrap();
+    assert!(revoked.status.success(), "{revoked:?}");
+    let since = std::time::Instant::now();
+    let took = loop {
+        if check().await == 401 {
+            break since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_millis(1500),
+            "the revoked key still works after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        took <= Duration::from_secs(1),
+        "refused only after {took:?}"
+    );
+    terminate(child).await;
 }
 
 #[tokio::test]

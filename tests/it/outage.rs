@@ -14,7 +14,9 @@ use tokio::task::AbortHandle;
 use v2client::AppState;
 use v2client::config::Settings;
 use v2client::domain::{Attempt, KeySettings, Verification, VerificationId};
-use v2client::store::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError};
+use v2client::store::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError,
+};
 use v2client::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent, WebhookConfig};
 
 use crate::common::{TestApp, TestDb, postgres_url, with_search_path};
@@ -28,10 +30,22 @@ fn down<T>() -> Result<T, StoreError> {
     ))
 }
 
+struct NoChanges;
+
+#[async_trait]
+impl KeyChanges for NoChanges {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        down()
+    }
+}
+
 #[async_trait]
 impl Store for DownStore {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+    fn key_changes(&self) -> Box<dyn KeyChanges> {
+        Box::new(NoChanges)
     }
     async fn migrate(&self) -> Result<(), StoreError> {
         down()

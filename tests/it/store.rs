@@ -28,6 +28,7 @@ both_stores!(
     leases_are_renewed_only_by_their_holder,
     stalled_processing_is_found_oldest_first,
     erasure_reaches_return_url_and_webhook_payloads,
+    key_changes_are_reported_and_nothing_else,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -588,4 +589,42 @@ async fn leases_are_renewed_only_by_their_holder(db: Db) {
     let events = s.list_events(None, 10).await.unwrap();
     assert_eq!(events[0].next_attempt_at, retry_at);
     assert_eq!(events[0].state, "pending");
+}
+
+async fn key_changes_are_reported_and_nothing_else(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let wait = |d: u64| std::time::Duration::from_millis(d);
+    let mut changes = s.key_changes();
+    tokio::time::timeout(wait(5000), changes.changed())
+        .await
+        .expect("watching starts")
+        .unwrap();
+    // Verifications come and go: no news about keys.
+    s.create_verification(&verification(&key_id), None)
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(wait(400), changes.changed())
+            .await
+            .is_err(),
+        "a change was reported though no key changed"
+    );
+    s.revoke_key(&key_id, now()).await.unwrap().unwrap();
+    tokio::time::timeout(wait(1000), changes.changed())
+        .await
+        .expect("the revocation is reported within a second")
+        .unwrap();
+    let (other, _) = new_key("other", KeySettings::default());
+    s.insert_key(&other).await.unwrap();
+    s.rotate_qr_token(&other.id, "qr_new")
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(wait(1000), changes.changed())
+        .await
+        .expect("new keys and new tokens are reported too")
+        .unwrap();
 }
