@@ -219,7 +219,11 @@ fn parse_days(text: &str) -> Result<u32, String> {
             "`{text}` is not a whole number of days (such as 30d)"
         ));
     }
-    u32::try_from(secs / 86_400).map_err(|_| format!("`{text}` is too long"))
+    let max = crate::domain::settings::MAX_RETENTION_DAYS;
+    u32::try_from(secs / 86_400)
+        .ok()
+        .filter(|days| *days <= max)
+        .ok_or_else(|| format!("`{text}` is too long: keep data at most {max}d"))
 }
 
 pub async fn main() -> ExitCode {

@@ -272,6 +272,10 @@ pub fn check_ttl(ttl: Duration) -> Result<Duration, String> {
     Ok(ttl)
 }
 
+/// The longest retention period, in days: ten years is an archive, not a retention
+/// period (and the erasure query counts days in a 32-bit interval).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeySettings {
     pub flow: Vec<Module>,
@@ -335,6 +339,12 @@ impl KeySettings {
     /// Check the settings a key is created with.
     pub fn validate(&self) -> Result<(), String> {
         check_ttl(Duration::from_secs(self.ttl_seconds))?;
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.retention_days) {
+            return Err(format!(
+                "a retention of {} days is out of bounds: between 1d and {MAX_RETENTION_DAYS}d",
+                self.retention_days
+            ));
+        }
         if self.flow.is_empty() {
             return Err("the flow needs at least one module".into());
         }
@@ -524,6 +534,12 @@ mod tests {
             assert_eq!(with(secs).ttl(), MAX_TTL, "stored out of range: clamped");
         }
         assert_eq!(with(0).ttl(), MIN_TTL);
+        let keep = |days| KeySettings {
+            retention_days: days,
+            ..KeySettings::default()
+        };
+        assert!(keep(1).validate().is_ok() && keep(MAX_RETENTION_DAYS).validate().is_ok());
+        assert!(keep(0).validate().is_err() && keep(MAX_RETENTION_DAYS + 1).validate().is_err());
         assert_eq!(with(900).ttl(), Duration::from_secs(900));
     }
 

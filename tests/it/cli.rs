@@ -196,6 +196,7 @@ async fn bad_arguments_are_refused_with_a_reason() {
             "origin",
         ),
         (vec!["--redact", "face"], "face"),
+        (vec!["--retention", "4000d"], "at most 3650d"),
     ] {
         let mut full = vec!["keys", "create", "--name", "x"];
         full.extend(args.iter());
