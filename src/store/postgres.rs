@@ -51,10 +51,11 @@ impl PgStore {
 /// The channel the `api_keys` trigger notifies (migration 0007).
 const KEYS_CHANNEL: &str = "v2client_keys";
 
-/// `LISTEN v2client_keys` on a connection of its own, for changes to the keys of this
-/// installation (the schema its tables live in).
+/// `LISTEN v2client_keys` for changes to the keys of this installation (the schema its
+/// tables live in), on a connection of its own: outside the request pool, so that even a
+/// pool of one connection is never starved by it.
 struct PgKeyChanges {
-    pool: PgPool,
+    connection: PgPool,
     listener: Option<(PgListener, String)>,
 }
 
@@ -62,7 +63,10 @@ struct PgKeyChanges {
 impl KeyChanges for PgKeyChanges {
     async fn changed(&mut self) -> Result<(), StoreError> {
         let Some((listener, schema)) = self.listener.as_mut() else {
-            let mut listener = PgListener::connect_with(&self.pool).await?;
+            let mut listener = PgListener::connect_with(&self.connection).await?;
+            // Reconnecting is left to the next call, so that the time without a listener
+            // is reported (as an error) rather than spent inside `try_recv`.
+            listener.eager_reconnect(false);
             let (schema,): (String,) = sqlx::query_as("SELECT current_schema()::text")
                 .fetch_one(&mut listener)
                 .await?;
@@ -73,9 +77,14 @@ impl KeyChanges for PgKeyChanges {
         loop {
             match listener.try_recv().await {
                 Ok(Some(n)) if n.payload() != schema.as_str() => continue,
-                // `Ok(None)`: the connection was lost and has been re-established;
-                // notifications sent in between are lost, so report a change as well.
-                Ok(_) => return Ok(()),
+                Ok(Some(_)) => return Ok(()),
+                // Lost: notifications sent until the next call reconnects are lost too.
+                Ok(None) => {
+                    self.listener = None;
+                    return Err(StoreError::Unavailable(
+                        "the connection listening for key changes was lost".into(),
+                    ));
+                }
                 Err(e) => {
                     self.listener = None;
                     return Err(e.into());
@@ -92,8 +101,15 @@ impl Store for PgStore {
     }
 
     fn key_changes(&self) -> Box<dyn KeyChanges> {
+        let connection = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(self.pool.options().get_acquire_timeout())
+            .connect_lazy_with((*self.pool.connect_options()).clone());
         Box::new(PgKeyChanges {
-            pool: self.pool.clone(),
+            connection,
             listener: None,
         })
     }
