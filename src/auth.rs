@@ -3,10 +3,12 @@
 //! Keys are looked up by their display prefix, then the SHA-256 of what the client sent is
 //! compared with the stored hash in constant time. Verified keys are remembered for
 //! `keys.cache_ttl` (a few seconds by default) to spare the database a round trip per
-//! request; unknown keys are never cached, so junk cannot fill memory.
+//! request, and forgotten as soon as any key changes in the database; unknown keys are
+//! never cached, so junk cannot fill memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
@@ -47,10 +49,23 @@ impl FromRequestParts<AppState> for AuthedKey {
     }
 }
 
-/// Remembers recently verified keys by hash.
+/// Remembers recently verified keys by hash, for `keys.cache_ttl` at most, and less when
+/// keys change: [`follow_key_changes`] clears it whenever any key changes in the database
+/// (a revocation by the CLI or another instance included), and while it cannot follow the
+/// changes the cache is not used at all.
 pub struct KeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (ApiKeyRecord, Instant)>>,
+    state: Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    entries: HashMap<[u8; 32], (ApiKeyRecord, Instant)>,
+    /// Bumped by every clear: a record read from the database before a clear must not be
+    /// remembered after it (it may predate the change that caused the clear).
+    generation: u64,
+    /// Changes cannot be followed right now: every request asks the database.
+    suspended: bool,
 }
 
 const MAX_CACHED_KEYS: usize = 10_000;
@@ -59,8 +74,12 @@ impl KeyCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            state: Mutex::new(Cached::default()),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.state.lock().expect("key cache poisoned")
     }
 
     /// The stored key matching `secret`, if it exists and is not revoked.
@@ -73,45 +92,155 @@ impl KeyCache {
             return Ok(None);
         };
         let hash = secret.hash();
-        if let Some(hit) = self.cached(&hash) {
-            return Ok(Some(hit));
-        }
+        let generation = match self.cached(&hash) {
+            Ok(hit) => return Ok(Some(hit)),
+            Err(generation) => generation,
+        };
         let Some(record) = store.find_key_by_prefix(prefix).await? else {
             return Ok(None);
         };
         if !record.key_hash.matches(&hash) || record.revoked_at.is_some() {
             return Ok(None);
         }
-        self.remember(hash, &record);
+        self.remember(hash, &record, generation);
         Ok(Some(record))
     }
 
-    fn cached(&self, hash: &KeyHash) -> Option<ApiKeyRecord> {
-        if self.ttl.is_zero() {
-            return None;
+    /// A live entry for `hash`, or the generation to remember a fresh read under.
+    fn cached(&self, hash: &KeyHash) -> Result<ApiKeyRecord, u64> {
+        let state = self.lock();
+        if self.ttl.is_zero() || state.suspended {
+            return Err(state.generation);
         }
-        let entries = self.entries.lock().expect("key cache poisoned");
-        let (record, at) = entries.get(&hash.0)?;
-        (at.elapsed() < self.ttl && record.key_hash.matches(hash)).then(|| record.clone())
+        match state.entries.get(&hash.0) {
+            Some((record, at)) if at.elapsed() < self.ttl && record.key_hash.matches(hash) => {
+                Ok(record.clone())
+            }
+            _ => Err(state.generation),
+        }
     }
 
-    fn remember(&self, hash: KeyHash, record: &ApiKeyRecord) {
-        if self.ttl.is_zero() {
+    fn remember(&self, hash: KeyHash, record: &ApiKeyRecord, generation: u64) {
+        let mut state = self.lock();
+        if self.ttl.is_zero() || state.suspended || state.generation != generation {
             return;
         }
-        let mut entries = self.entries.lock().expect("key cache poisoned");
-        if entries.len() >= MAX_CACHED_KEYS {
+        if state.entries.len() >= MAX_CACHED_KEYS {
             let ttl = self.ttl;
-            entries.retain(|_, (_, at)| at.elapsed() < ttl);
-            if entries.len() >= MAX_CACHED_KEYS {
-                entries.clear();
+            state.entries.retain(|_, (_, at)| at.elapsed() < ttl);
+            if state.entries.len() >= MAX_CACHED_KEYS {
+                state.entries.clear();
             }
         }
-        entries.insert(hash.0, (record.clone(), Instant::now()));
+        state
+            .entries
+            .insert(hash.0, (record.clone(), Instant::now()));
     }
 
-    /// Forget everything, e.g. after this process revoked a key.
+    /// Forget everything: keys may have changed.
     pub fn clear(&self) {
-        self.entries.lock().expect("key cache poisoned").clear();
+        let mut state = self.lock();
+        state.entries.clear();
+        state.generation += 1;
+    }
+
+    /// Forget everything and stop remembering until [`KeyCache::resume`]: changes to keys
+    /// cannot be followed.
+    pub fn suspend(&self) {
+        self.clear();
+        self.lock().suspended = true;
+    }
+
+    /// Changes are followed (again): forget what may predate them, and remember anew.
+    pub fn resume(&self) {
+        self.clear();
+        self.lock().suspended = false;
+    }
+
+    fn is_suspended(&self) -> bool {
+        self.lock().suspended
+    }
+}
+
+/// Keep `cache` in step with the keys in the database, whoever changes them: cleared on
+/// every change (on Postgres a notification from the transaction that made it; on SQLite
+/// a counter read four times a second), bypassed while changes cannot be followed. So a
+/// revoked key answers 401 on every instance within a second. The cache is suspended from
+/// this call until the returned future is watching.
+pub fn follow_key_changes(
+    store: Arc<dyn Store>,
+    cache: Arc<KeyCache>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let caching = !cache.ttl.is_zero();
+    if caching {
+        cache.suspend();
+    }
+    async move {
+        if !caching {
+            return;
+        }
+        let mut changes = store.key_changes();
+        loop {
+            match changes.changed().await {
+                Ok(()) => cache.resume(),
+                Err(e) => {
+                    if !cache.is_suspended() {
+                        tracing::warn!(error = %crate::error::chain(&e),
+                            "cannot follow key changes; checking keys against the database on every request");
+                    }
+                    cache.suspend();
+                    tokio::time::sleep(RETRY_FOLLOWING).await;
+                }
+            }
+        }
+    }
+}
+
+/// Pause between attempts to follow key changes again.
+const RETRY_FOLLOWING: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::KeySettings;
+
+    fn record() -> (ApiKeyRecord, ApiKeySecret) {
+        crate::keys::new_key("k", KeySettings::default())
+    }
+
+    #[test]
+    fn a_clear_wins_over_a_read_that_started_before_it() {
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let (rec, secret) = record();
+        let hash = secret.hash();
+        let generation = cache.cached(&hash).unwrap_err();
+        // The key changes (and the cache is cleared) while the read is in flight.
+        cache.clear();
+        cache.remember(secret.hash(), &rec, generation);
+        assert!(cache.cached(&hash).is_err(), "a stale read was remembered");
+        let generation = cache.cached(&hash).unwrap_err();
+        cache.remember(secret.hash(), &rec, generation);
+        assert_eq!(cache.cached(&hash).unwrap(), rec);
+    }
+
+    #[test]
+    fn a_suspended_cache_is_not_used() {
+        let cache = KeyCache::new(Duration::from_secs(60));
+        let (rec, secret) = record();
+        let hash = secret.hash();
+        cache.remember(secret.hash(), &rec, 0);
+        assert!(cache.cached(&hash).is_ok());
+        cache.suspend();
+        assert!(cache.cached(&hash).is_err());
+        let generation = cache.cached(&hash).unwrap_err();
+        cache.remember(secret.hash(), &rec, generation);
+        assert!(
+            cache.cached(&hash).is_err(),
+            "nothing remembered while suspended"
+        );
+        cache.resume();
+        let generation = cache.cached(&hash).unwrap_err();
+        cache.remember(secret.hash(), &rec, generation);
+        assert!(cache.cached(&hash).is_ok());
     }
 }

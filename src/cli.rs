@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::config::{LogFormat, Settings};
 use crate::domain::duration::{format_duration, parse_duration};
 use crate::domain::settings::{parse_flow, parse_list, parse_origin};
-use crate::domain::verification::rfc3339;
+use crate::domain::verification::{later, rfc3339};
 use crate::domain::{KeySettings, Module};
 use crate::store::{self, ApiKeyRecord, Store};
 use crate::{AppState, keys};
@@ -130,8 +130,8 @@ struct CreateKey {
     /// Steps of the end-user flow, comma separated.
     #[arg(long, value_parser = parse_flow, default_value = "terms,document,liveness,form_data")]
     flow: ::std::vec::Vec<Module>,
-    /// How long each verification stays open (30s, 15m, 24h, 7d).
-    #[arg(long, value_parser = parse_duration, default_value = "24h")]
+    /// How long each verification stays open, from 1m to 30d (15m, 24h, 7d).
+    #[arg(long, value_parser = parse_ttl, default_value = "24h")]
     ttl: std::time::Duration,
     /// An origin return_url must belong to (repeatable). None: any https URL.
     #[arg(long = "allowed-return-origin", value_parser = parse_origin)]
@@ -183,7 +183,7 @@ impl CreateKey {
         let mut s = KeySettings {
             // clap collects one parsed flow per occurrence; the last one wins.
             flow: self.flow.clone(),
-            ttl_seconds: self.ttl.as_secs().max(1),
+            ttl_seconds: self.ttl.as_secs(),
             allowed_return_origins: self.allowed_return_origins.clone(),
             document_types: self.document_types.clone().unwrap_or(d.document_types),
             form_fields: self.form_fields.clone().unwrap_or(d.form_fields),
@@ -200,11 +200,15 @@ impl CreateKey {
             (self.face_match_threshold, self.face_no_match_threshold)
         {
             let t = crate::faces::Thresholds { matched, no_match };
-            t.validate()?;
             s.face_match = Some(t);
         }
+        s.validate()?;
         Ok(s)
     }
+}
+
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    crate::domain::settings::check_ttl(parse_duration(text)?)
 }
 
 fn parse_days(text: &str) -> Result<u32, String> {
@@ -215,7 +219,11 @@ fn parse_days(text: &str) -> Result<u32, String> {
             "`{text}` is not a whole number of days (such as 30d)"
         ));
     }
-    u32::try_from(secs / 86_400).map_err(|_| format!("`{text}` is too long"))
+    let max = crate::domain::settings::MAX_RETENTION_DAYS;
+    u32::try_from(secs / 86_400)
+        .ok()
+        .filter(|days| *days <= max)
+        .ok_or_else(|| format!("`{text}` is too long: keep data at most {max}d"))
 }
 
 pub async fn main() -> ExitCode {
@@ -263,6 +271,8 @@ fn init_tracing(settings: &Settings) {
 }
 
 async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, Box<dyn std::error::Error>> {
+    // Whatever lives there (database, images, their key), only the service reads it.
+    crate::files::tighten_or_warn(&settings.data_dir, crate::files::DIR_MODE);
     store::connect(&settings.database).await.map_err(|e| {
         format!(
             "cannot open the {:?} database: {}",
@@ -600,7 +610,7 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 );
                 return Ok(ExitCode::FAILURE);
             };
-            let until = chrono::Utc::now() + chrono::Duration::from_std(grace)?;
+            let until = later(chrono::Utc::now(), grace);
             let rotated = crate::webhooks::WebhookConfig {
                 url: old.url.clone(),
                 secret: crate::webhooks::WebhookSecret::generate(),
@@ -757,7 +767,7 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "created_at": rfc3339(k.created_at),
         "revoked_at": k.revoked_at.map(rfc3339),
         "flow": k.settings.flow,
-        "verification_ttl": format_duration(std::time::Duration::from_secs(k.settings.ttl_seconds)),
+        "verification_ttl": format_duration(k.settings.ttl()),
         "allowed_return_origins": k.settings.allowed_return_origins,
         "document_types": k.settings.document_types,
         "form_fields": k.settings.form_fields,

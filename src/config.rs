@@ -97,7 +97,14 @@ pub struct WebhookSettings {
     pub timeout: Duration,
     /// How often the dispatcher looks for due events.
     pub poll_interval: Duration,
+    /// How long a dispatcher holds the events it claimed before another may take them;
+    /// renewed every third of it while deliveries are in flight. Not an operator setting
+    /// (tests shorten it).
+    pub lease: Duration,
 }
+
+/// The default [`WebhookSettings::lease`].
+pub const WEBHOOK_LEASE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -321,6 +328,7 @@ impl Settings {
                 "V2CLIENT_WEBHOOK_POLL_INTERVAL",
                 "1s",
             )?,
+            lease: WEBHOOK_LEASE,
         };
         Ok(settings)
     }
@@ -388,6 +396,7 @@ impl Settings {
                 allow_private: false,
                 timeout: Duration::from_secs(10),
                 poll_interval: Duration::from_secs(1),
+                lease: WEBHOOK_LEASE,
             },
             bind,
             public_url,

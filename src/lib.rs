@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod faces;
+pub mod files;
 pub mod health;
 pub mod imaging;
 pub mod keys;
@@ -124,8 +125,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve `state` on `listener` until `shutdown` resolves, then finish in-flight requests.
-/// Background work runs alongside: the webhook dispatcher, and once a minute the upkeep
-/// (rate-limiter sweeping, expiry of overdue verifications and of idempotency records).
+/// Background work runs alongside: the webhook dispatcher, the follower of key changes
+/// (which keeps the key cache honest), and once a minute the upkeep
+/// (rate-limiter sweeping, settling verifications stalled in `processing`, expiry of
+/// overdue verifications, retention, expiry of idempotency records).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -133,6 +136,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let deadline = state.settings.shutdown_timeout;
     let upkeep = tokio::spawn(upkeep(state.clone()));
+    let key_changes = tokio::spawn(auth::follow_key_changes(
+        state.store.clone(),
+        state.keys.clone(),
+    ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped.clone()));
     let mut signalled = stopped;
@@ -154,6 +161,7 @@ pub async fn run(
         }
     };
     upkeep.abort();
+    key_changes.abort();
     if tokio::time::timeout(deadline, dispatcher).await.is_err() {
         tracing::warn!("webhook dispatcher did not stop in time");
     }
@@ -166,15 +174,52 @@ pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Most verifications one sweep marks expired; the next sweep takes the rest.
 const SWEEP_BATCH: u32 = 500;
 
+/// How long a verification may sit in `processing` before the upkeep settles it. A
+/// decision takes seconds; this leaves room for a slow backend (and is never shorter than
+/// twice its timeout, so the upkeep does not race a decision still under way).
+pub const PROCESSING_STALL: Duration = Duration::from_secs(120);
+
+fn processing_stall(settings: &Settings) -> Duration {
+    PROCESSING_STALL.max(settings.backend.timeout.saturating_mul(2))
+}
+
+/// Decide, or send to manual review, every verification that has been in `processing`
+/// for longer than [`PROCESSING_STALL`] at `now` (see [`portal::api::settle_stalled`]).
+/// Returns how many were settled; failures are logged and retried at the next round.
+pub async fn settle_stalled(
+    state: &AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<usize, store::StoreError> {
+    let before = domain::verification::earlier(now, processing_stall(&state.settings));
+    let mut settled = 0;
+    for id in state.store.stalled_processing(before, SWEEP_BATCH).await? {
+        match portal::api::settle_stalled(state, &id).await {
+            Ok(portal::api::Settled::Untouched) => {}
+            Ok(how) => {
+                tracing::info!(verification_id = %id, outcome = ?how,
+                    "verification stalled in processing settled");
+                settled += 1;
+            }
+            Err(e) => tracing::warn!(verification_id = %id, error = %e,
+                "a verification stalled in processing could not be settled"),
+        }
+    }
+    Ok(settled)
+}
+
 /// Move overdue verifications to `expired`. Returns how many. Reads already show them as
 /// expired before this runs; the sweep makes the stored status (and what follows from it)
-/// catch up.
+/// catch up. A verification stalled in `processing` is normally settled first (see
+/// [`settle_stalled`]); one that cannot be, not even sent to review, expires here once
+/// its expiry has passed too, so that retention erases it in time like any other.
 pub async fn sweep_expired(state: &AppState) -> Result<usize, store::StoreError> {
     let mut total = 0;
     loop {
+        let t = domain::verification::now();
+        let stalled_before = domain::verification::earlier(t, processing_stall(&state.settings));
         let ids = state
             .store
-            .expire_overdue(domain::verification::now(), SWEEP_BATCH)
+            .expire_overdue(t, stalled_before, SWEEP_BATCH)
             .await?;
         total += ids.len();
         for id in &ids {
@@ -209,19 +254,28 @@ async fn upkeep(state: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        state.limits.sweep();
-        if let Err(e) = sweep_expired(&state).await {
-            tracing::warn!(error = %error::chain(&e), "expiry sweep failed");
-        }
-        if let Err(e) = erase_expired_data(&state, domain::verification::now()).await {
-            tracing::warn!(error = %error::chain(&*e), "retention job failed");
-        }
-        let cutoff =
-            chrono::Utc::now() - chrono::Duration::from_std(IDEMPOTENCY_RETENTION).expect("fits");
-        match state.store.purge_idempotency(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
-            Err(e) => tracing::warn!(error = %error::chain(&e), "idempotency purge failed"),
-        }
+        upkeep_round(&state).await;
+    }
+}
+
+/// One round of the upkeep. Errors are logged; the next round tries again. Stalled
+/// verifications are settled before the expiry sweep, which only expires those that could
+/// not be settled at all.
+pub async fn upkeep_round(state: &AppState) {
+    state.limits.sweep();
+    if let Err(e) = settle_stalled(state, domain::verification::now()).await {
+        tracing::warn!(error = %error::chain(&e), "settling stalled verifications failed");
+    }
+    if let Err(e) = sweep_expired(state).await {
+        tracing::warn!(error = %error::chain(&e), "expiry sweep failed");
+    }
+    if let Err(e) = erase_expired_data(state, domain::verification::now()).await {
+        tracing::warn!(error = %error::chain(&*e), "retention job failed");
+    }
+    let cutoff = domain::verification::earlier(chrono::Utc::now(), IDEMPOTENCY_RETENTION);
+    match state.store.purge_idempotency(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(purged = n, "expired idempotency records removed"),
+        Err(e) => tracing::warn!(error = %error::chain(&e), "idempotency purge failed"),
     }
 }

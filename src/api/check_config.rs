@@ -53,7 +53,7 @@ pub async fn check_config(
             "created_at": rfc3339(key.created_at),
             "flow": s.flow,
             "modules": s.modules(),
-            "verification_ttl": format_duration(std::time::Duration::from_secs(s.ttl_seconds)),
+            "verification_ttl": format_duration(s.ttl()),
             "allowed_return_origins": s.allowed_return_origins,
             "document_types": s.document_types,
             "form_fields": s.form_fields,

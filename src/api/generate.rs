@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::body::OptionalJson;
-use crate::domain::verification::{initial_progress, now, rfc3339};
+use crate::domain::verification::{initial_progress, later, now, rfc3339};
 use crate::domain::{Module, PortalState, Status, Verification, VerificationId};
 use crate::error::ApiError;
 use crate::faces::Challenge;
@@ -133,7 +133,6 @@ pub(crate) fn new_verification(
 ) -> Result<Verification, ApiError> {
     let now = now();
     let settings = &key.settings;
-    let ttl = chrono::Duration::seconds(i64::try_from(settings.ttl_seconds).unwrap_or(i64::MAX));
     Ok(Verification {
         id: VerificationId::generate(),
         key_id: key.id.clone(),
@@ -156,7 +155,7 @@ pub(crate) fn new_verification(
         version: 0,
         created_at: now,
         updated_at: now,
-        expires_at: now + ttl,
+        expires_at: later(now, settings.ttl()),
     })
 }
 

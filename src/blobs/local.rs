@@ -20,10 +20,11 @@ pub struct LocalBlobStore {
 }
 
 impl LocalBlobStore {
-    /// Use (and create, 0700, if needed) the folder `root`.
+    /// Use (and create, 0700, if needed; tighten to 0700 if looser) the folder `root`.
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, BlobError> {
         let root = root.into();
         create_dirs(&root)?;
+        crate::files::tighten_or_warn(&root, crate::files::DIR_MODE);
         Ok(LocalBlobStore { root })
     }
 
@@ -152,14 +153,7 @@ fn count_objects(dir: &Path) -> io::Result<u64> {
 }
 
 pub(super) fn create_dirs(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir)
+    crate::files::create_private_dir(dir)
 }
 
 fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {

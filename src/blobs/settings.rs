@@ -249,7 +249,8 @@ fn create_dev_key(path: &Path) -> io::Result<EncryptionKey> {
     const ADVICE: &str = "set V2CLIENT_BLOB_KEY or V2CLIENT_BLOB_KEY_FILE in production, \
                           and keep this key: without it the stored images cannot be read";
     let dir = path.parent().expect("file in the data dir");
-    fs::create_dir_all(dir)?;
+    crate::files::create_private_dir(dir)?;
+    crate::files::tighten_or_warn(path, crate::files::FILE_MODE);
     if let Some(key) = read_key_file(path)? {
         tracing::warn!(path = %path.display(), key_id = %key.id(),
             "using the generated development blob key; {ADVICE}");

@@ -8,9 +8,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("`{text}` needs a unit: ms, s, m, h or d (as in 30s, 24h)"))?;
     let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let n: u64 = digits.parse().map_err(|e: std::num::ParseIntError| {
+        if *e.kind() == std::num::IntErrorKind::PosOverflow {
+            format!("`{text}` is too long")
+        } else {
+            format!("`{text}` does not start with a whole number")
+        }
+    })?;
     let secs = |mult: u64| {
         n.checked_mul(mult)
             .map(Duration::from_secs)
@@ -61,6 +65,9 @@ mod tests {
     fn rejects_nonsense() {
         for bad in ["", "h", "10", "10x", "-5s", "1.5h", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad} should fail");
+        }
+        for huge in ["99999999999999999999d", "999999999999999999d"] {
+            assert!(parse_duration(huge).unwrap_err().contains("too long"));
         }
     }
 

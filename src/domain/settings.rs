@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
+
+use super::duration::format_duration;
 
 /// One step of the end-user flow, in the order the portal walks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -242,10 +245,42 @@ pub struct RateLimitOverrides {
     pub check_config_per_minute: Option<u32>,
 }
 
+/// The shortest time a verification may stay open: less leaves no one time to finish.
+pub const MIN_TTL: Duration = Duration::from_secs(60);
+/// The longest: beyond a month an unfinished verification is a link that still works
+/// long after anyone meant it to, and what the user sent on the way waits that long for a
+/// decision (retention only starts counting at the decision or the expiry).
+pub const MAX_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// Check a verification TTL against [`MIN_TTL`] and [`MAX_TTL`]; the error says why.
+pub fn check_ttl(ttl: Duration) -> Result<Duration, String> {
+    if ttl < MIN_TTL {
+        return Err(format!(
+            "a verification TTL of {} is too short: it must be at least 1m, or no one can \
+             finish the flow in time",
+            format_duration(ttl)
+        ));
+    }
+    if ttl > MAX_TTL {
+        return Err(format!(
+            "a verification TTL of {} is too long: it must be at most 30d (720h), so that an \
+             unfinished verification's link and the personal data sent so far do not linger \
+             for months",
+            format_duration(ttl)
+        ));
+    }
+    Ok(ttl)
+}
+
+/// The longest retention period, in days: ten years is an archive, not a retention
+/// period (and the erasure query counts days in a 32-bit interval).
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeySettings {
     pub flow: Vec<Module>,
-    /// How long a verification stays open, in seconds.
+    /// How long a verification stays open, in seconds; between [`MIN_TTL`] and [`MAX_TTL`]
+    /// (see [`KeySettings::validate`], and [`KeySettings::ttl`] for keys stored before).
     pub ttl_seconds: u64,
     /// Origins (`https://app.example`) a `return_url` must belong to; empty: any.
     #[serde(default)]
@@ -299,6 +334,30 @@ impl Default for KeySettings {
 impl KeySettings {
     pub fn has(&self, module: Module) -> bool {
         self.flow.contains(&module)
+    }
+
+    /// Check the settings a key is created with.
+    pub fn validate(&self) -> Result<(), String> {
+        check_ttl(Duration::from_secs(self.ttl_seconds))?;
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.retention_days) {
+            return Err(format!(
+                "a retention of {} days is out of bounds: between 1d and {MAX_RETENTION_DAYS}d",
+                self.retention_days
+            ));
+        }
+        if self.flow.is_empty() {
+            return Err("the flow needs at least one module".into());
+        }
+        if let Some(t) = self.face_match {
+            t.validate()?;
+        }
+        Ok(())
+    }
+
+    /// How long this key's verifications stay open. Held within [`MIN_TTL`]..[`MAX_TTL`]
+    /// even for a key stored before the bounds existed, so no expiry can overflow.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_seconds).clamp(MIN_TTL, MAX_TTL)
     }
 
     /// The generate response's `modules`: one entry per enabled module, describing what the
@@ -455,6 +514,33 @@ mod tests {
         assert!(s.check_return_url("https://app.example:8443/x").is_err());
         assert!(s.check_return_url("https://evil.example/x").is_err());
         assert!(s.check_return_url("https://app.example.evil.com/").is_err());
+    }
+
+    #[test]
+    fn the_ttl_is_bounded_with_a_reason() {
+        let with = |secs| KeySettings {
+            ttl_seconds: secs,
+            ..KeySettings::default()
+        };
+        assert!(with(60).validate().is_ok());
+        assert!(with(30 * 86_400).validate().is_ok());
+        assert!(KeySettings::default().validate().is_ok());
+        let short = with(59).validate().unwrap_err();
+        assert!(short.contains("at least 1m"), "{short}");
+        let long = with(30 * 86_400 + 1).validate().unwrap_err();
+        assert!(long.contains("at most 30d"), "{long}");
+        for secs in [3_000_000 * 86_400, u64::MAX] {
+            assert!(with(secs).validate().is_err());
+            assert_eq!(with(secs).ttl(), MAX_TTL, "stored out of range: clamped");
+        }
+        assert_eq!(with(0).ttl(), MIN_TTL);
+        let keep = |days| KeySettings {
+            retention_days: days,
+            ..KeySettings::default()
+        };
+        assert!(keep(1).validate().is_ok() && keep(MAX_RETENTION_DAYS).validate().is_ok());
+        assert!(keep(0).validate().is_err() && keep(MAX_RETENTION_DAYS + 1).validate().is_err());
+        assert_eq!(with(900).ttl(), Duration::from_secs(900));
     }
 
     #[test]

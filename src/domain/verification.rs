@@ -108,10 +108,13 @@ pub struct Verification {
 }
 
 impl Verification {
-    /// The status a reader sees at `now`: an open verification past its expiry reads
-    /// `expired` even before the sweeper has written it, and since the moment it expired.
+    /// The status a reader sees at `now`: a verification still waiting on the user past
+    /// its expiry reads `expired` even before the sweeper has written it, and since the
+    /// moment it expired. One in `processing` had every step in before its expiry and is
+    /// owed a decision (the upkeep makes sure it gets one), so it never reads `expired`:
+    /// otherwise a reader could see it go from `expired` to decided.
     pub fn effective_status(&self, now: DateTime<Utc>) -> (Status, DateTime<Utc>) {
-        if !self.status.is_final() && now >= self.expires_at {
+        if matches!(self.status, Status::Created | Status::InProgress) && now >= self.expires_at {
             (Status::Expired, self.expires_at)
         } else {
             (self.status, self.updated_at)
@@ -172,9 +175,40 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows.
+/// The earliest instant RFC 3339 can write: its years have exactly four digits.
+pub fn earliest() -> DateTime<Utc> {
+    DateTime::from_timestamp(-62_167_219_200, 0).expect("0000-01-01T00:00:00Z is in range")
+}
+
+/// The latest instant RFC 3339 can write.
+pub fn latest() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).expect("9999-12-31T23:59:59Z is in range")
+}
+
+/// `t + d`, saturating at [`latest`]: a duration from a setting or an argument, however
+/// large, never overflows (which would panic) and never leaves what RFC 3339 can write.
+pub fn later(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .map_or_else(latest, |t| t.min(latest()))
+}
+
+/// `t - d`, saturating at [`earliest`].
+pub fn earlier(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .map_or_else(earliest, |t| t.max(earliest()))
+}
+
+/// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows. Every timestamp the
+/// service writes out goes through here. An instant outside years 0000–9999 (which RFC
+/// 3339 cannot express; chrono would write `+10240-…`) is written as the nearest one it
+/// can; the bounds on settings keep real values far inside.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.clamp(earliest(), latest())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]
@@ -240,6 +274,12 @@ mod tests {
             expires_at: now - Duration::hours(1),
         };
         assert_eq!(v.effective_status(now).0, Status::Expired);
+        v.status = Status::Processing;
+        assert_eq!(
+            v.effective_status(now).0,
+            Status::Processing,
+            "owed a decision"
+        );
         v.status = Status::Verified;
         assert_eq!(v.effective_status(now).0, Status::Verified);
         v.expires_at = now + Duration::hours(1);
@@ -253,5 +293,32 @@ mod tests {
             .unwrap()
             .with_timezone(&Utc);
         assert_eq!(rfc3339(t), "2024-01-01T12:00:00Z");
+    }
+
+    #[test]
+    fn times_stay_within_four_digit_years() {
+        assert_eq!(rfc3339(earliest()), "0000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(latest()), "9999-12-31T23:59:59Z");
+        let far = Utc::now() + Duration::days(3_000_000);
+        assert!(far.to_rfc3339().starts_with('+'), "chrono alone: {far}");
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(DateTime::<Utc>::MIN_UTC), "0000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(DateTime::<Utc>::MAX_UTC), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn huge_durations_saturate_instead_of_panicking() {
+        let t = Utc::now();
+        let day = std::time::Duration::from_secs(86_400);
+        assert_eq!(later(t, day), t + Duration::days(1));
+        assert_eq!(earlier(t, day), t - Duration::days(1));
+        for d in [
+            std::time::Duration::MAX,
+            std::time::Duration::from_secs(u64::MAX / 2),
+            std::time::Duration::from_secs(3_000_000 * 86_400),
+        ] {
+            assert_eq!(later(t, d), latest());
+            assert_eq!(earlier(t, d), earliest());
+        }
     }
 }

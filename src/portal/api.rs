@@ -758,6 +758,55 @@ fn set_result(results: &mut Value, path: &str, value: Value) {
     }
 }
 
+/// What [`settle_stalled`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// Decided as the last submission would have.
+    Decided,
+    /// Deciding failed: sent to manual review with `PROCESSING_STALLED`.
+    Flagged,
+    /// Not in `processing` (any more), or gone: nothing to do.
+    Untouched,
+}
+
+/// Settle a verification left in `processing` (the request that should have decided it
+/// failed, or the process stopped in between): decide it as [`commit`] would have, and if
+/// that fails, send it to manual review with the reason `PROCESSING_STALLED`, so that no
+/// verification waits in `processing` for someone to open its page. Run by the upkeep.
+pub async fn settle_stalled(state: &AppState, id: &VerificationId) -> Result<Settled, ApiError> {
+    let Some((v, attempts)) = state.store.get_verification_with_attempts(id).await? else {
+        return Ok(Settled::Untouched);
+    };
+    if v.status != Status::Processing {
+        return Ok(Settled::Untouched);
+    }
+    let Err(e) = finish(state, v.clone(), &attempts).await else {
+        return Ok(Settled::Decided);
+    };
+    tracing::warn!(verification_id = %v.id, error = %e,
+        "a verification stalled in processing cannot be decided; sending it to manual review");
+    let mut flagged = v;
+    set_result(
+        &mut flagged.results,
+        "decision",
+        json!({"status": Status::NeedsManualReview, "reasons": ["PROCESSING_STALLED"]}),
+    );
+    flagged.status = Status::NeedsManualReview;
+    flagged.updated_at = now();
+    let completed = webhooks::event_for(Status::Processing, &flagged, flagged.updated_at);
+    Ok(
+        if state
+            .store
+            .update_verification(&flagged, None, completed.as_slice())
+            .await?
+        {
+            Settled::Flagged
+        } else {
+            Settled::Untouched
+        },
+    )
+}
+
 /// Every step is in: compare faces when there is a document and a selfie, ask the backend
 /// for its decision and record it. A backend failure here sends the verification to
 /// manual review rather than leaving it stuck in `processing`.

@@ -114,10 +114,22 @@ pub enum CreateOutcome {
     Replayed(IdempotencyRecord),
 }
 
+/// News that keys may have changed in the database, whichever process changed them.
+#[async_trait]
+pub trait KeyChanges: Send {
+    /// Wait until keys may have changed since the previous call returned. The first call
+    /// returns as soon as watching has started (what happened before is unknown), and so
+    /// does the first after a lost connection is restored. An error means changes may go
+    /// unnoticed until a later call succeeds.
+    async fn changed(&mut self) -> Result<(), StoreError>;
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn kind(&self) -> &'static str;
+    /// Follow changes to keys (see [`KeyChanges`]).
+    fn key_changes(&self) -> Box<dyn KeyChanges>;
     /// Bring the schema up to date (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
     /// One round trip, for `/readyz`.
@@ -180,13 +192,21 @@ pub trait Store: Send + Sync + 'static {
         attempt: Option<&Attempt>,
         events: &[NewEvent],
     ) -> Result<bool, StoreError>;
-    /// Mark up to `limit` verifications still waiting on the user (`created`,
-    /// `in_progress`) whose `expires_at` is at or before `now` as `expired`, as of their
-    /// expiry time, with a `verification.expired` event each in the same transaction.
-    /// Returns their ids.
+    /// Mark up to `limit` verifications whose `expires_at` is at or before `now` as
+    /// `expired`, as of their expiry time, with a `verification.expired` event each in the
+    /// same transaction: those still waiting on the user (`created`, `in_progress`), and
+    /// those that entered `processing` at or before `processing_stalled_before` and were
+    /// never decided. Returns their ids.
     async fn expire_overdue(
         &self,
         now: DateTime<Utc>,
+        processing_stalled_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError>;
+    /// Up to `limit` verifications in `processing` since `before` or earlier, oldest first.
+    async fn stalled_processing(
+        &self,
+        before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError>;
     /// Set (or clear) a key's webhook URL and secret.
@@ -196,15 +216,20 @@ pub trait Store: Send + Sync + 'static {
         webhook: Option<&crate::webhooks::WebhookConfig>,
     ) -> Result<Option<ApiKeyRecord>, StoreError>;
 
-    /// Take up to `limit` pending events due at `now`, leasing them until `lease_until` so
-    /// that no other dispatcher takes them meanwhile; with each, its key's webhook.
+    /// Take up to `limit` pending events due at `now`, leasing them to `owner` until
+    /// `lease_until` so that no other dispatcher takes them meanwhile; with each, its key's
+    /// webhook.
     async fn claim_due_events(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        owner: &str,
         limit: u32,
     ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError>;
-    /// Log one delivery attempt and move the event on.
+    /// Extend to `until` the leases `owner` still holds on undelivered events (those not
+    /// yet recorded, and not taken over by another dispatcher since). Returns how many.
+    async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Log one delivery attempt and move the event on; its lease ends.
     async fn record_delivery(
         &self,
         attempt: &DeliveryAttempt,
@@ -227,8 +252,9 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError>;
-    /// Erase a verification's personal data: `extra_data`, results other than the
-    /// decision, and its attempts' image references; record `erased_at` in its results.
+    /// Erase a verification's personal data: `extra_data` (also inside its webhook events'
+    /// payloads), `return_url`, results other than the decision, and its attempts' image
+    /// references; record `erased_at` in its results.
     /// `false` when it was already erased or does not exist.
     async fn mark_erased(&self, id: &VerificationId, at: DateTime<Utc>)
     -> Result<bool, StoreError>;

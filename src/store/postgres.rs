@@ -5,13 +5,15 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 
 use super::rows::{
     AttemptRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
     VerificationWithAttemptsRow, convert,
 };
-use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
+use super::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError, to_json,
+};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
 use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
@@ -46,10 +48,70 @@ impl PgStore {
     }
 }
 
+/// The channel the `api_keys` trigger notifies (migration 0007).
+const KEYS_CHANNEL: &str = "v2client_keys";
+
+/// `LISTEN v2client_keys` for changes to the keys of this installation (the schema its
+/// tables live in), on a connection of its own: outside the request pool, so that even a
+/// pool of one connection is never starved by it.
+struct PgKeyChanges {
+    connection: PgPool,
+    listener: Option<(PgListener, String)>,
+}
+
+#[async_trait]
+impl KeyChanges for PgKeyChanges {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        let Some((listener, schema)) = self.listener.as_mut() else {
+            let mut listener = PgListener::connect_with(&self.connection).await?;
+            // Reconnecting is left to the next call, so that the time without a listener
+            // is reported (as an error) rather than spent inside `try_recv`.
+            listener.eager_reconnect(false);
+            let (schema,): (String,) = sqlx::query_as("SELECT current_schema()::text")
+                .fetch_one(&mut listener)
+                .await?;
+            listener.listen(KEYS_CHANNEL).await?;
+            self.listener = Some((listener, schema));
+            return Ok(());
+        };
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(n)) if n.payload() != schema.as_str() => continue,
+                Ok(Some(_)) => return Ok(()),
+                // Lost: notifications sent until the next call reconnects are lost too.
+                Ok(None) => {
+                    self.listener = None;
+                    return Err(StoreError::Unavailable(
+                        "the connection listening for key changes was lost".into(),
+                    ));
+                }
+                Err(e) => {
+                    self.listener = None;
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn key_changes(&self) -> Box<dyn KeyChanges> {
+        let connection = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(self.pool.options().get_acquire_timeout())
+            .connect_lazy_with((*self.pool.connect_options()).clone());
+        Box::new(PgKeyChanges {
+            connection,
+            listener: None,
+        })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -349,6 +411,7 @@ impl Store for PgStore {
     async fn expire_overdue(
         &self,
         now: DateTime<Utc>,
+        processing_stalled_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -357,12 +420,15 @@ impl Store for PgStore {
                  version = version + 1
              WHERE id IN (
                  SELECT id FROM verifications
-                 WHERE status IN ('created', 'in_progress') AND expires_at <= $1
+                 WHERE (status IN ('created', 'in_progress')
+                        OR (status = 'processing' AND updated_at <= $3))
+                   AND expires_at <= $1
                  ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
              RETURNING id, key_id, extra_data::text AS extra_data, expires_at",
         )
         .bind(now)
         .bind(i64::from(limit))
+        .bind(processing_stalled_before)
         .fetch_all(&mut *tx)
         .await?;
         let mut ids = Vec::with_capacity(rows.len());
@@ -381,6 +447,26 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn stalled_processing(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM verifications
+             WHERE status = 'processing' AND updated_at <= $1
+             ORDER BY updated_at LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| VerificationId::from_trusted(id))
+            .collect())
     }
 
     async fn set_webhook(
@@ -412,11 +498,12 @@ impl Store for PgStore {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        owner: &str,
         limit: u32,
     ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(
-            "UPDATE webhook_events SET next_attempt_at = $2
+            "UPDATE webhook_events SET next_attempt_at = $2, lease_owner = $4
              WHERE id IN (
                  SELECT id FROM webhook_events
                  WHERE state = 'pending' AND next_attempt_at <= $1
@@ -426,6 +513,7 @@ impl Store for PgStore {
         .bind(now)
         .bind(lease_until)
         .bind(i64::from(limit))
+        .bind(owner)
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
@@ -444,6 +532,18 @@ impl Store for PgStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_events SET next_attempt_at = $2
+             WHERE lease_owner = $1 AND state = 'pending'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn record_delivery(
@@ -475,7 +575,7 @@ impl Store for PgStore {
         };
         sqlx::query(
             "UPDATE webhook_events SET state = $2, next_attempt_at = $3,
-                 delivered_at = $4, attempts = attempts + 1
+                 delivered_at = $4, attempts = attempts + 1, lease_owner = NULL
              WHERE id = $1",
         )
         .bind(&attempt.event_id)
@@ -520,7 +620,9 @@ impl Store for PgStore {
 
     async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE webhook_events SET state = 'pending', next_attempt_at = $2 WHERE id = $1",
+            "UPDATE webhook_events SET state = 'pending', next_attempt_at = $2,
+                 lease_owner = NULL
+             WHERE id = $1",
         )
         .bind(event_id)
         .bind(now)
@@ -573,11 +675,11 @@ impl Store for PgStore {
         let kept = serde_json::json!({
             "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
             "erased_at": crate::domain::verification::rfc3339(at),
-            "erased": ["images", "extra_data", "form_data", "document", "liveness"],
+            "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
         });
         sqlx::query(
             "UPDATE verifications SET results = $2::jsonb, extra_data = NULL,
-                 version = version + 1
+                 return_url = NULL, version = version + 1
              WHERE id = $1",
         )
         .bind(id.as_str())
@@ -588,6 +690,15 @@ impl Store for PgStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        // The outbox keeps a copy of `extra_data` in every event's payload: those go too
+        // (an event still to be delivered is sent without it).
+        sqlx::query(
+            "UPDATE webhook_events SET data = jsonb_set(data, '{extra_data}', 'null')
+             WHERE verification_id = $1 AND data->'extra_data' <> 'null'::jsonb",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,5 +1,6 @@
 //! The SQLite store: the embedded default, so `cargo run` serves with no setup.
 
+use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -11,9 +12,12 @@ use super::rows::{
     AttemptRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
     VerificationWithAttemptsRow, convert,
 };
-use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError, to_json};
+use super::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError, to_json,
+};
 use crate::config::DatabaseSettings;
 use crate::domain::{Attempt, Verification, VerificationId};
+use crate::files;
 use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -35,9 +39,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(settings.acquire_timeout);
-        let path = options.get_filename();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Unavailable(Box::new(e)))?;
+        if !in_memory(&settings.url) {
+            prepare_files(options.get_filename())
+                .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.max_connections)
@@ -48,10 +52,71 @@ impl SqliteStore {
     }
 }
 
+fn in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// Make the database readable by this user only: its folder is created 0700 when
+/// missing, the file itself 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` files the database file's mode), and an existing database, WAL or shared-memory
+/// file with a looser mode is tightened with a warning.
+fn prepare_files(db: &Path) -> std::io::Result<()> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        files::create_private_dir(dir)?;
+    }
+    files::create_private_file(db)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        files::tighten_or_warn(Path::new(&name), files::FILE_MODE);
+    }
+    Ok(())
+}
+
+/// How often a server reads `keys_version`: a one-row read, cheap enough to do often,
+/// and often enough that a revocation by another process takes effect within a second.
+const KEYS_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// SQLite has no notifications across processes: poll the counter every key change bumps
+/// (migration 0007).
+struct SqliteKeyChanges {
+    pool: SqlitePool,
+    seen: Option<i64>,
+}
+
+#[async_trait]
+impl KeyChanges for SqliteKeyChanges {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        loop {
+            if self.seen.is_some() {
+                tokio::time::sleep(KEYS_POLL).await;
+            }
+            let read: Result<(i64,), _> =
+                sqlx::query_as("SELECT version FROM keys_version WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await;
+            let (version,) = read.inspect_err(|_| self.seen = None)?;
+            if self.seen != Some(version) {
+                self.seen = Some(version);
+                return Ok(());
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn kind(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn key_changes(&self) -> Box<dyn KeyChanges> {
+        Box::new(SqliteKeyChanges {
+            pool: self.pool.clone(),
+            seen: None,
+        })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -348,6 +413,7 @@ impl Store for SqliteStore {
     async fn expire_overdue(
         &self,
         now: DateTime<Utc>,
+        processing_stalled_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -356,12 +422,15 @@ impl Store for SqliteStore {
                  version = version + 1
              WHERE id IN (
                  SELECT id FROM verifications
-                 WHERE status IN ('created', 'in_progress') AND expires_at <= ?1
+                 WHERE (status IN ('created', 'in_progress')
+                        OR (status = 'processing' AND updated_at <= ?3))
+                   AND expires_at <= ?1
                  ORDER BY expires_at LIMIT ?2)
              RETURNING id, key_id, extra_data AS extra_data, expires_at",
         )
         .bind(now)
         .bind(i64::from(limit))
+        .bind(processing_stalled_before)
         .fetch_all(&mut *tx)
         .await?;
         let mut ids = Vec::with_capacity(rows.len());
@@ -380,6 +449,26 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn stalled_processing(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM verifications
+             WHERE status = 'processing' AND updated_at <= ?1
+             ORDER BY updated_at LIMIT ?2",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id,)| VerificationId::from_trusted(id))
+            .collect())
     }
 
     async fn set_webhook(
@@ -411,11 +500,12 @@ impl Store for SqliteStore {
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
+        owner: &str,
         limit: u32,
     ) -> Result<Vec<(StoredEvent, Option<crate::webhooks::WebhookConfig>)>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let ids: Vec<(String,)> = sqlx::query_as(
-            "UPDATE webhook_events SET next_attempt_at = ?2
+            "UPDATE webhook_events SET next_attempt_at = ?2, lease_owner = ?4
              WHERE id IN (
                  SELECT id FROM webhook_events
                  WHERE state = 'pending' AND next_attempt_at <= ?1
@@ -425,6 +515,7 @@ impl Store for SqliteStore {
         .bind(now)
         .bind(lease_until)
         .bind(i64::from(limit))
+        .bind(owner)
         .fetch_all(&mut *tx)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
@@ -443,6 +534,18 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(out)
+    }
+
+    async fn renew_leases(&self, owner: &str, until: DateTime<Utc>) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE webhook_events SET next_attempt_at = ?2
+             WHERE lease_owner = ?1 AND state = 'pending'",
+        )
+        .bind(owner)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn record_delivery(
@@ -474,7 +577,7 @@ impl Store for SqliteStore {
         };
         sqlx::query(
             "UPDATE webhook_events SET state = ?2, next_attempt_at = ?3,
-                 delivered_at = ?4, attempts = attempts + 1
+                 delivered_at = ?4, attempts = attempts + 1, lease_owner = NULL
              WHERE id = ?1",
         )
         .bind(&attempt.event_id)
@@ -519,7 +622,9 @@ impl Store for SqliteStore {
 
     async fn redeliver(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE webhook_events SET state = 'pending', next_attempt_at = ?2 WHERE id = ?1",
+            "UPDATE webhook_events SET state = 'pending', next_attempt_at = ?2,
+                 lease_owner = NULL
+             WHERE id = ?1",
         )
         .bind(event_id)
         .bind(now)
@@ -573,11 +678,11 @@ impl Store for SqliteStore {
         let kept = serde_json::json!({
             "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
             "erased_at": crate::domain::verification::rfc3339(at),
-            "erased": ["images", "extra_data", "form_data", "document", "liveness"],
+            "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
         });
         sqlx::query(
             "UPDATE verifications SET results = ?2, extra_data = NULL,
-                 version = version + 1
+                 return_url = NULL, version = version + 1
              WHERE id = ?1",
         )
         .bind(id.as_str())
@@ -588,6 +693,15 @@ impl Store for SqliteStore {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        // The outbox keeps a copy of `extra_data` in every event's payload: those go too
+        // (an event still to be delivered is sent without it).
+        sqlx::query(
+            "UPDATE webhook_events SET data = json_set(data, '$.extra_data', json('null'))
+             WHERE verification_id = ?1 AND json_extract(data, '$.extra_data') IS NOT NULL",
+        )
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -1,19 +1,21 @@
 //! The dispatcher: drains the outbox. Every instance may run one; on Postgres claimed
 //! events are leased with `FOR UPDATE SKIP LOCKED`, so instances never take the same event
-//! at once, and an instance that dies mid-delivery only delays the event until its lease
-//! runs out (at-least-once delivery; receivers de-duplicate on `webhook-id`).
+//! at once. A lease is renewed while its delivery is in flight, and an instance that dies
+//! mid-delivery only delays the event until its lease runs out (at-least-once delivery;
+//! receivers de-duplicate on `webhook-id`).
 
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use tokio::sync::watch;
 
 use super::guard;
 use super::signing::signature_header;
 use super::{AfterAttempt, DeliveryAttempt, StoredEvent, WebhookConfig};
 use crate::AppState;
 use crate::domain::ids::random_bytes;
-use crate::domain::verification::now;
+use crate::domain::verification::{later, now};
 use crate::store::StoreError;
 
 /// Delay before each retry: seconds, then minutes, then hours — about three days in all.
@@ -44,21 +46,88 @@ pub fn retry_delay(attempts: u32) -> Option<Duration> {
 }
 
 /// Deliver every event due at `at`. Returns how many were attempted.
+///
+/// The claimed events are leased to this call for `webhooks.lease`, renewed every third of
+/// it while deliveries are in flight, so a receiver slower than the lease (or a batch
+/// longer than it) never sees a second instance send the same event meanwhile. If the
+/// renewals fail (the database is out of reach), a delivery still in flight when the last
+/// lease granted runs out is abandoned, because from then on another instance may take
+/// the event; it stays pending and is sent again later (receivers de-duplicate on
+/// `webhook-id`).
 pub async fn dispatch_due(state: &AppState, at: DateTime<Utc>) -> Result<usize, StoreError> {
-    let settings = &state.settings.webhooks;
-    let lease = chrono::Duration::from_std(settings.timeout * 3).unwrap_or(chrono::Duration::MAX);
-    let claimed = state.store.claim_due_events(at, at + lease, BATCH).await?;
+    let lease = state.settings.webhooks.lease;
+    let owner = hex::encode(random_bytes::<16>());
+    let started = tokio::time::Instant::now();
+    let claimed = state
+        .store
+        .claim_due_events(at, later(at, lease), &owner, BATCH)
+        .await?;
     let n = claimed.len();
-    let results: Vec<Result<(), StoreError>> = futures_util::stream::iter(claimed)
-        .map(|(event, hook)| async move {
-            let (attempt, after) = deliver(state, &event, hook.as_ref(), at).await;
-            state.store.record_delivery(&attempt, after).await
+    if n == 0 {
+        return Ok(0);
+    }
+    // Until when, by this process's clock, the leases are surely ours.
+    let (held_tx, held) = watch::channel(started + lease);
+    let deliveries = futures_util::stream::iter(claimed)
+        .map(|(event, hook)| {
+            let held = held.clone();
+            async move {
+                tokio::select! {
+                    (attempt, after) = deliver(state, &event, hook.as_ref(), at) => {
+                        state.store.record_delivery(&attempt, after).await
+                    }
+                    () = lease_lost(held) => {
+                        tracing::warn!(event_id = %event.id,
+                            "webhook lease could not be renewed; delivery abandoned");
+                        Ok(())
+                    }
+                }
+            }
         })
         .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+        .collect::<Vec<Result<(), StoreError>>>();
+    let renewing = async {
+        let every = (lease / 3).max(Duration::from_millis(10));
+        let mut tick = tokio::time::interval_at(started + every, every);
+        loop {
+            tick.tick().await;
+            let asked = tokio::time::Instant::now();
+            // On the same clock as `at`, which tests may set ahead of the wall clock.
+            let until = later(at, asked.duration_since(started) + lease);
+            match state.store.renew_leases(&owner, until).await {
+                Ok(_) => {
+                    let _ = held_tx.send(asked + lease);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %crate::error::chain(&e), "webhook lease renewal failed")
+                }
+            }
+        }
+    };
+    let results = tokio::select! {
+        results = deliveries => results,
+        () = renewing => unreachable!("renewal runs until the deliveries end"),
+    };
     results.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(n)
+}
+
+/// Resolves once the time in `held` has passed without being pushed further.
+async fn lease_lost(mut held: watch::Receiver<tokio::time::Instant>) {
+    loop {
+        let until = *held.borrow_and_update();
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return,
+            changed = held.changed() => {
+                if changed.is_err() {
+                    // No more renewals will come: the last one stands.
+                    let last = *held.borrow();
+                    tokio::time::sleep_until(last).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// Run until `shutdown`, checking for due events every `poll_interval`.
@@ -123,7 +192,7 @@ async fn deliver(
 
 fn next_after(attempts: u32, at: DateTime<Utc>) -> AfterAttempt {
     match retry_delay(attempts) {
-        Some(d) => AfterAttempt::RetryAt(at + chrono::Duration::from_std(d).unwrap_or_default()),
+        Some(d) => AfterAttempt::RetryAt(later(at, d)),
         None => AfterAttempt::Failed,
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Db, TestApp, start_server, start_server_with, v2client};
+use crate::common::{Db, TestApp, TestDb, start_server, start_server_with, v2client};
+
+both_stores!(a_key_revoked_by_the_cli_is_refused_by_a_running_server_within_a_second);
 
 async fn run(data_dir: &Path, args: &[&str]) -> Output {
     v2client(data_dir)
@@ -194,6 +196,7 @@ async fn bad_arguments_are_refused_with_a_reason() {
             "origin",
         ),
         (vec!["--redact", "face"], "face"),
+        (vec!["--retention", "4000d"], "at most 3650d"),
     ] {
         let mut full = vec!["keys", "create", "--name", "x"];
         full.extend(args.iter());
@@ -203,6 +206,204 @@ async fn bad_arguments_are_refused_with_a_reason() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(o.stdout.is_empty());
     }
+}
+
+#[tokio::test]
+async fn the_verification_ttl_is_bounded_and_expiry_is_rfc3339() {
+    let dir = tempfile::tempdir().unwrap();
+    for (ttl, needle) in [
+        ("3000000d", "at most 30d"),
+        ("31d", "at most 30d"),
+        ("99999999999999999999d", "too long"),
+        ("30s", "at least 1m"),
+        ("0s", "at least 1m"),
+    ] {
+        let o = run(dir.path(), &["keys", "create", "--name", "x", "--ttl", ttl]).await;
+        assert_eq!(o.status.code(), Some(2), "--ttl {ttl}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "--ttl {ttl}: {err}");
+    }
+    let mut keys = Vec::new();
+    for ttl in ["1m", "30d"] {
+        let o = run(
+            dir.path(),
+            &["keys", "create", "--name", ttl, "--ttl", ttl, "--json"],
+        )
+        .await;
+        assert!(o.status.success(), "--ttl {ttl}: {o:?}");
+        let out: Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+        keys.push(out["key"].as_str().unwrap().to_owned());
+    }
+    let url = format!("sqlite://{}", dir.path().join("v2client.db").display());
+    let app = TestApp::with_env(Db::Sqlite, &[("DATABASE_URL", url.as_str())])
+        .await
+        .unwrap();
+    // A key stored before the bounds existed, with a TTL beyond any calendar.
+    let (_, ancient) = app
+        .new_key(v2client::domain::KeySettings {
+            ttl_seconds: u64::MAX,
+            ..Default::default()
+        })
+        .await;
+    let expect = [
+        (&keys[0], 60),
+        (&keys[1], 30 * 86_400),
+        (&ancient.expose().to_owned(), 30 * 86_400),
+    ];
+    for (key, secs) in expect {
+        let r = app.generate(Some(key), None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let body = r.json();
+        let text = body["expiresAt"].as_str().unwrap();
+        assert!(text.ends_with('Z') && text.len() == 20, "{text}");
+        let expires = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+        let left = expires.timestamp() - chrono::Utc::now().timestamp();
+        assert!(
+            (secs - 5..=secs).contains(&left),
+            "{text}: {left}s left, not {secs}"
+        );
+        let id = body["verificationId"].as_str().unwrap();
+        let d = app
+            .get(&format!("/api/get-verification-details/{id}"), Some(key))
+            .await
+            .json();
+        assert_eq!(d["expires_at"], text);
+    }
+    let listed = run(dir.path(), &["keys", "list", "--json"]).await;
+    let listed: Value = serde_json::from_str(stdout(&listed).trim()).unwrap();
+    let ttls: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["verification_ttl"].as_str().unwrap())
+        .collect();
+    assert!(ttls.contains(&"1m") && ttls.contains(&"720h"), "{ttls:?}");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_service_can_read_its_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let set = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let db = data.join("v2client.db");
+    let files = [
+        (data.clone(), 0o700),
+        (db.clone(), 0o600),
+        (data.join("v2client.db-wal"), 0o600),
+        (data.join("v2client.db-shm"), 0o600),
+        (data.join("blob.key"), 0o600),
+        (data.join("blobs"), 0o700),
+    ];
+    // Created private on the first start (WAL and shared memory exist while it runs).
+    let (child, key, address, _) = start_server(&data).await;
+    v2client::install_tls_provider();
+    generate_over_http(
+        &reqwest::Client::new(),
+        &format!("http://{address}"),
+        &key.unwrap(),
+    )
+    .await;
+    for (path, want) in &files {
+        assert_eq!(mode(path), *want, "{}", path.display());
+    }
+    terminate(child).await;
+
+    // Loosened (a restored backup, a folder made by hand): tightened at the next start.
+    for (path, _) in &files {
+        if path.exists() {
+            set(path, if path.is_dir() { 0o755 } else { 0o644 });
+        }
+    }
+    let (child, _, _, log) = start_server(&data).await;
+    for (path, want) in &files {
+        assert_eq!(mode(path), *want, "{} after restart", path.display());
+    }
+    terminate(child).await;
+    let log = log.await.unwrap();
+    let warned: Vec<String> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["level"] == "WARN"
+                && v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("permissions tightened"))
+        })
+        .map(|v| v["fields"]["path"].as_str().unwrap().to_owned())
+        .collect();
+    for path in [&data, &db, &data.join("blob.key"), &data.join("blobs")] {
+        assert!(
+            warned.contains(&path.display().to_string()),
+            "no warning for {}: {warned:?}",
+            path.display()
+        );
+    }
+}
+
+async fn a_key_revoked_by_the_cli_is_refused_by_a_running_server_within_a_second(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("DATABASE_URL", tdb.settings.database.url.as_str())];
+    let created = configured(dir.path(), &env)
+        .args(["keys", "create", "--name", "soon-revoked", "--json"])
+        .output()
+        .await
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let created: Value = serde_json::from_str(stdout(&created).trim()).unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let prefix = created["prefix"].as_str().unwrap().to_owned();
+    // The server remembers verified keys (5 s by default).
+    let (child, _, address, _log) = start_server_with(configured(dir.path(), &env)).await;
+    v2client::install_tls_provider();
+    let client = reqwest::Client::new();
+    let check = || async {
+        client
+            .get(format!("http://{address}/api/check-config"))
+            .header("X-SDK-Key", &key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(check().await, 200);
+    assert_eq!(check().await, 200, "now from the cache");
+    // Revoked by another process, on the same database.
+    let revoked = configured(dir.path(), &env)
+        .args(["keys", "revoke", &prefix])
+        .output()
+        .await
+        .unwrap();
+    assert!(revoked.status.success(), "{revoked:?}");
+    let since = std::time::Instant::now();
+    let took = loop {
+        if check().await == 401 {
+            break since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_millis(1500),
+            "the revoked key still works after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        took <= Duration::from_secs(1),
+        "refused only after {took:?}"
+    );
+    terminate(child).await;
 }
 
 #[tokio::test]

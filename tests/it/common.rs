@@ -384,8 +384,11 @@ pub async fn start_server_with(
         .spawn()
         .unwrap();
     let mut err_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut start_log = String::new();
     let address = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = err_lines.next_line().await.unwrap() {
+            start_log.push_str(&line);
+            start_log.push('\n');
             if let Ok(v) = serde_json::from_str::<Value>(&line)
                 && v["fields"]["message"] == "v2client listening"
             {
@@ -396,9 +399,10 @@ pub async fn start_server_with(
     })
     .await
     .expect("server started in time");
-    // Keep draining stderr so the child never blocks, and keep the text for checks.
+    // Keep draining stderr so the child never blocks, and keep the text (from the start)
+    // for checks.
     let log = tokio::spawn(async move {
-        let mut all = String::new();
+        let mut all = start_log;
         while let Ok(Some(line)) = err_lines.next_line().await {
             all.push_str(&line);
             all.push('\n');

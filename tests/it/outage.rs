@@ -14,7 +14,9 @@ use tokio::task::AbortHandle;
 use v2client::AppState;
 use v2client::config::Settings;
 use v2client::domain::{Attempt, KeySettings, Verification, VerificationId};
-use v2client::store::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, Store, StoreError};
+use v2client::store::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError,
+};
 use v2client::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent, WebhookConfig};
 
 use crate::common::{TestApp, TestDb, postgres_url, with_search_path};
@@ -28,10 +30,22 @@ fn down<T>() -> Result<T, StoreError> {
     ))
 }
 
+struct NoChanges;
+
+#[async_trait]
+impl KeyChanges for NoChanges {
+    async fn changed(&mut self) -> Result<(), StoreError> {
+        down()
+    }
+}
+
 #[async_trait]
 impl Store for DownStore {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+    fn key_changes(&self) -> Box<dyn KeyChanges> {
+        Box::new(NoChanges)
     }
     async fn migrate(&self) -> Result<(), StoreError> {
         down()
@@ -115,8 +129,12 @@ impl Store for DownStore {
         &self,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
+        _: &str,
         _: u32,
     ) -> Result<Vec<(StoredEvent, Option<WebhookConfig>)>, StoreError> {
+        down()
+    }
+    async fn renew_leases(&self, _: &str, _: DateTime<Utc>) -> Result<u64, StoreError> {
         down()
     }
     async fn record_delivery(
@@ -136,6 +154,14 @@ impl Store for DownStore {
         down()
     }
     async fn expire_overdue(
+        &self,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+        _: u32,
+    ) -> Result<Vec<VerificationId>, StoreError> {
+        down()
+    }
+    async fn stalled_processing(
         &self,
         _: DateTime<Utc>,
         _: u32,

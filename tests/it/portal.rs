@@ -34,6 +34,9 @@ both_stores!(
     redaction_blacks_out_the_mrz,
     the_qr_entry_starts_a_verification_and_redirects,
     a_verification_left_processing_is_decided_on_the_next_read,
+    a_verification_left_processing_is_decided_by_the_upkeep,
+    a_stalled_verification_that_cannot_be_decided_goes_to_review,
+    a_stalled_verification_past_its_expiry_is_decided_not_expired,
     personal_data_is_erased_after_the_retention_period,
 );
 
@@ -900,6 +903,138 @@ async fn a_verification_left_processing_is_decided_on_the_next_read(db: Db) {
     let s = state(&app, &id).await;
     assert_eq!(s["status"], "verified", "{s}");
     assert_eq!(s["current_step"], "done");
+}
+
+/// A terms-only verification, stored as if the process stopped after its last step was
+/// written but before the decision.
+async fn left_processing(app: &TestApp, settings: KeySettings) -> VerificationId {
+    let (_, key) = app.new_key(settings).await;
+    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let vid = VerificationId::parse(&id).unwrap();
+    let mut v = app.db.store.get_verification(&vid).await.unwrap().unwrap();
+    v.status = Status::Processing;
+    v.portal.terms_accepted_at = Some(now());
+    v.updated_at = now();
+    assert!(
+        app.db
+            .store
+            .update_verification(&v, None, &[])
+            .await
+            .unwrap()
+    );
+    vid
+}
+
+async fn stored_status(app: &TestApp, id: &VerificationId) -> v2client::domain::Verification {
+    app.db.store.get_verification(id).await.unwrap().unwrap()
+}
+
+async fn a_verification_left_processing_is_decided_by_the_upkeep(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let terms_only = KeySettings {
+        flow: vec![Module::Terms],
+        ..KeySettings::default()
+    };
+    let id = left_processing(&app, terms_only).await;
+    // A decision may still be under way: not yet.
+    assert_eq!(
+        v2client::settle_stalled(&app.state, now()).await.unwrap(),
+        0
+    );
+    assert_eq!(stored_status(&app, &id).await.status, Status::Processing);
+    // Past the bound, the upkeep decides it as the portal would have; no page was opened.
+    let later = now() + Duration::minutes(3);
+    assert_eq!(
+        v2client::settle_stalled(&app.state, later).await.unwrap(),
+        1
+    );
+    let v = stored_status(&app, &id).await;
+    assert_eq!(v.status, Status::Verified, "{}", v.results);
+    assert_eq!(v.results["decision"]["status"], "verified");
+    assert_eq!(
+        v2client::settle_stalled(&app.state, later).await.unwrap(),
+        0
+    );
+}
+
+async fn a_stalled_verification_that_cannot_be_decided_goes_to_review(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    let id = left_processing(
+        &app,
+        KeySettings {
+            flow: vec![Module::Document, Module::Liveness],
+            document_types: vec![DocumentType::Passport],
+            ..KeySettings::default()
+        },
+    )
+    .await;
+    // Its accepted images are unreadable (a damaged disk, a lost key): the face
+    // comparison, and so the decision, cannot run.
+    for (step, role) in [("document_front", "original"), ("liveness", "selfie")] {
+        let blob = format!("{id}/att_{step}/{role}");
+        let path = app.db.settings.data_dir.join("blobs").join(&blob);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"not a sealed image").unwrap();
+        app.db
+            .store
+            .insert_attempt(&v2client::domain::Attempt {
+                id: format!("att_{step}"),
+                verification_id: id.clone(),
+                step: step.into(),
+                outcome: v2client::domain::AttemptOutcome::Accepted,
+                reasons: vec![],
+                metrics: json!({}),
+                images: [(role.to_owned(), blob)].into(),
+                content_hash: None,
+                created_at: now(),
+            })
+            .await
+            .unwrap();
+    }
+    let later = now() + Duration::minutes(3);
+    assert_eq!(
+        v2client::settle_stalled(&app.state, later).await.unwrap(),
+        1
+    );
+    let v = stored_status(&app, &id).await;
+    assert_eq!(v.status, Status::NeedsManualReview);
+    assert_eq!(
+        v.results["decision"],
+        json!({"status": "needs_manual_review", "reasons": ["PROCESSING_STALLED"]})
+    );
+    assert_eq!(
+        v2client::settle_stalled(&app.state, later).await.unwrap(),
+        0
+    );
+}
+
+async fn a_stalled_verification_past_its_expiry_is_decided_not_expired(db: Db) {
+    let Some(app) = TestApp::new(db).await else {
+        return;
+    };
+    // Every step was in before the expiry; the decision never came (stored two hours ago).
+    let v = app
+        .stored_verification(Status::Processing, -Duration::hours(1))
+        .await;
+    let details = format!("/api/get-verification-details/{}", v.id);
+    let d = app.get(&details, Some(app.key())).await.json();
+    assert_eq!(d["status"]["current"], "processing", "owed a decision: {d}");
+    // The upkeep decides it before its expiry sweep could take it.
+    v2client::upkeep_round(&app.state).await;
+    let stored = stored_status(&app, &v.id).await;
+    assert!(
+        stored.status.is_final() && stored.status != Status::Expired,
+        "{stored:?}"
+    );
+    let d = app.get(&details, Some(app.key())).await.json();
+    assert_eq!(d["status"]["current"], stored.status.as_str());
 }
 
 async fn personal_data_is_erased_after_the_retention_period(db: Db) {

@@ -10,6 +10,7 @@ use v2client::domain::{
 };
 use v2client::keys::new_key;
 use v2client::store::{CreateOutcome, IdempotencyRecord};
+use v2client::webhooks::{AfterAttempt, DeliveryAttempt, EventType, NewEvent};
 
 use crate::common::{Db, TestDb};
 
@@ -25,6 +26,10 @@ both_stores!(
     updates_are_versioned_and_carry_their_attempt,
     overdue_open_verifications_expire,
     rate_windows_count_per_bucket_and_restart_with_a_new_window,
+    leases_are_renewed_only_by_their_holder,
+    stalled_processing_is_found_oldest_first,
+    erasure_reaches_return_url_and_webhook_payloads,
+    key_changes_are_reported_and_nothing_else,
 );
 
 fn verification(key_id: &str) -> Verification {
@@ -357,23 +362,30 @@ async fn overdue_open_verifications_expire(db: Db) {
     };
     let s = tdb.store.as_ref();
     let t = now();
+    let stalled_before = t - Duration::minutes(2);
     let mut ids = Vec::new();
-    for (status, expires_in) in [
-        (Status::Created, -60),
-        (Status::InProgress, -1),
-        (Status::Processing, -60),
-        (Status::Verified, -60),
-        (Status::InProgress, 60),
+    for (status, expires_in, in_status_for) in [
+        (Status::Created, -60, 0),
+        (Status::InProgress, -1, 0),
+        // Deciding right now: left alone.
+        (Status::Processing, -60, 0),
+        (Status::Verified, -60, 0),
+        (Status::InProgress, 60, 0),
+        // Stuck in processing, never decided: expires with the rest.
+        (Status::Processing, -60, 600),
+        // Stuck, but not yet expired: settled by the upkeep, not by the sweep.
+        (Status::Processing, 60, 600),
     ] {
         let mut v = verification(&key_id);
         v.status = status;
         v.expires_at = t + Duration::seconds(expires_in);
+        v.updated_at = t - Duration::seconds(in_status_for);
         s.create_verification(&v, None).await.unwrap();
         ids.push(v.id);
     }
-    let mut expired = s.expire_overdue(t, 100).await.unwrap();
+    let mut expired = s.expire_overdue(t, stalled_before, 100).await.unwrap();
     expired.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-    let mut want = vec![ids[0].clone(), ids[1].clone()];
+    let mut want = vec![ids[0].clone(), ids[1].clone(), ids[5].clone()];
     want.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     assert_eq!(expired, want);
     let v = s.get_verification(&ids[0]).await.unwrap().unwrap();
@@ -384,6 +396,8 @@ async fn overdue_open_verifications_expire(db: Db) {
         (2, Status::Processing),
         (3, Status::Verified),
         (4, Status::InProgress),
+        (5, Status::Expired),
+        (6, Status::Processing),
     ] {
         assert_eq!(
             s.get_verification(&ids[i]).await.unwrap().unwrap().status,
@@ -391,7 +405,10 @@ async fn overdue_open_verifications_expire(db: Db) {
         );
     }
     assert!(
-        s.expire_overdue(t, 100).await.unwrap().is_empty(),
+        s.expire_overdue(t, stalled_before, 100)
+            .await
+            .unwrap()
+            .is_empty(),
         "only once"
     );
 }
@@ -421,4 +438,221 @@ async fn rate_windows_count_per_bucket_and_restart_with_a_new_window(db: Db) {
     let mut counts: Vec<i64> = hits.into_iter().map(Result::unwrap).collect();
     counts.sort_unstable();
     assert_eq!(counts, (1..=20).collect::<Vec<_>>());
+}
+
+async fn stalled_processing_is_found_oldest_first(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let t = now();
+    let mut ids = Vec::new();
+    for (status, minutes_ago) in [
+        (Status::Processing, 5),
+        (Status::Processing, 10),
+        (Status::Processing, 1),
+        (Status::InProgress, 10),
+        (Status::NeedsManualReview, 10),
+    ] {
+        let mut v = verification(&key_id);
+        v.status = status;
+        v.updated_at = t - Duration::minutes(minutes_ago);
+        s.create_verification(&v, None).await.unwrap();
+        ids.push(v.id);
+    }
+    let before = t - Duration::minutes(2);
+    assert_eq!(
+        s.stalled_processing(before, 10).await.unwrap(),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
+    assert_eq!(
+        s.stalled_processing(before, 1).await.unwrap(),
+        vec![ids[1].clone()]
+    );
+}
+
+async fn erasure_reaches_return_url_and_webhook_payloads(db: Db) {
+    let Some((tdb, v, event_id)) = store_with_event(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    assert!(v.return_url.is_some() && v.extra_data.is_some());
+    let mut decided = v.clone();
+    decided.status = Status::Verified;
+    decided.results = json!({"decision": {"status": "verified", "reasons": []},
+        "form_data": {"first_name": "Ada"}});
+    let completed = NewEvent {
+        id: v2client::webhooks::new_event_id(),
+        event_type: EventType::Completed,
+        data: json!({"verification_id": v.id, "status": "verified",
+            "extra_data": v.extra_data, "decision": {"status": "verified"}}),
+        created_at: now(),
+    };
+    assert!(
+        s.update_verification(&decided, None, std::slice::from_ref(&completed))
+            .await
+            .unwrap()
+    );
+    let before = s.list_events(Some(v.id.as_str()), 10).await.unwrap();
+    assert_eq!(before.len(), 2);
+    assert!(
+        before
+            .iter()
+            .all(|e| e.data["extra_data"] == json!(v.extra_data))
+    );
+
+    assert!(s.mark_erased(&v.id, now()).await.unwrap());
+    let erased = s.get_verification(&v.id).await.unwrap().unwrap();
+    assert_eq!(erased.extra_data, None);
+    assert_eq!(erased.return_url, None);
+    assert_eq!(erased.results["decision"]["status"], "verified");
+    assert!(erased.results.get("form_data").is_none());
+    let after = s.list_events(Some(v.id.as_str()), 10).await.unwrap();
+    assert_eq!(after.len(), 2, "the events stay, for the audit trail");
+    for e in &after {
+        assert_eq!(e.data["extra_data"], serde_json::Value::Null, "{}", e.id);
+        assert_eq!(e.data["verification_id"], json!(v.id));
+        assert!(!e.body().contains("ABC123"), "{}", e.body());
+    }
+    assert!(after.iter().any(|e| e.id == event_id));
+    assert_eq!(
+        after.iter().find(|e| e.id == completed.id).unwrap().data["decision"]["status"],
+        "verified"
+    );
+    assert!(!s.mark_erased(&v.id, now()).await.unwrap(), "once");
+}
+
+/// A key with a webhook URL and a verification of it with one queued event.
+async fn store_with_event(db: Db) -> Option<(TestDb, Verification, String)> {
+    let (tdb, key_id) = store_with_key(db).await?;
+    let s = tdb.store.as_ref();
+    let hook = v2client::webhooks::WebhookConfig {
+        url: "https://hooks.example.com/x".into(),
+        secret: v2client::webhooks::WebhookSecret::generate(),
+        old_secret: None,
+        old_until: None,
+    };
+    s.set_webhook(&key_id, Some(&hook)).await.unwrap().unwrap();
+    let v = verification(&key_id);
+    s.create_verification(&v, None).await.unwrap();
+    let mut next = v.clone();
+    next.status = Status::InProgress;
+    let event = NewEvent {
+        id: v2client::webhooks::new_event_id(),
+        event_type: EventType::Started,
+        data: json!({"verification_id": v.id, "status": "in_progress",
+            "extra_data": v.extra_data}),
+        created_at: now(),
+    };
+    assert!(
+        s.update_verification(&next, None, std::slice::from_ref(&event))
+            .await
+            .unwrap()
+    );
+    let stored = s.get_verification(&v.id).await.unwrap().unwrap();
+    Some((tdb, stored, event.id))
+}
+
+async fn leases_are_renewed_only_by_their_holder(db: Db) {
+    let Some((tdb, _, event_id)) = store_with_event(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let t = now();
+    let claimed = s
+        .claim_due_events(t, t + Duration::seconds(30), "first", 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(claimed[0].1.is_some(), "with its webhook");
+    let later = t + Duration::seconds(31);
+    // Renewed by its holder, the lease outlives its first term.
+    assert_eq!(
+        s.renew_leases("first", t + Duration::seconds(60))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        s.claim_due_events(later, later, "second", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.renew_leases("nobody", t).await.unwrap(), 0);
+    // Once the lease has lapsed and another dispatcher took the event, the first one's
+    // renewals leave it alone.
+    let lapsed = t + Duration::seconds(61);
+    let taken = s
+        .claim_due_events(lapsed, lapsed + Duration::seconds(30), "second", 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        s.renew_leases("first", t + Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    // A recorded attempt ends the lease: a retry time is not pushed back by renewals.
+    let retry_at = lapsed + Duration::seconds(5);
+    s.record_delivery(
+        &DeliveryAttempt {
+            event_id: event_id.clone(),
+            attempted_at: lapsed,
+            status_code: Some(500),
+            latency_ms: 3,
+            error: Some("answered 500".into()),
+        },
+        AfterAttempt::RetryAt(retry_at),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.renew_leases("second", t + Duration::days(1))
+            .await
+            .unwrap(),
+        0
+    );
+    let events = s.list_events(None, 10).await.unwrap();
+    assert_eq!(events[0].next_attempt_at, retry_at);
+    assert_eq!(events[0].state, "pending");
+}
+
+async fn key_changes_are_reported_and_nothing_else(db: Db) {
+    let Some((tdb, key_id)) = store_with_key(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let wait = |d: u64| std::time::Duration::from_millis(d);
+    let mut changes = s.key_changes();
+    tokio::time::timeout(wait(5000), changes.changed())
+        .await
+        .expect("watching starts")
+        .unwrap();
+    // Verifications come and go: no news about keys.
+    s.create_verification(&verification(&key_id), None)
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(wait(400), changes.changed())
+            .await
+            .is_err(),
+        "a change was reported though no key changed"
+    );
+    s.revoke_key(&key_id, now()).await.unwrap().unwrap();
+    tokio::time::timeout(wait(1000), changes.changed())
+        .await
+        .expect("the revocation is reported within a second")
+        .unwrap();
+    let (other, _) = new_key("other", KeySettings::default());
+    s.insert_key(&other).await.unwrap();
+    s.rotate_qr_token(&other.id, "qr_new")
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(wait(1000), changes.changed())
+        .await
+        .expect("new keys and new tokens are reported too")
+        .unwrap();
 }

@@ -27,6 +27,7 @@ both_stores!(
     private_and_metadata_addresses_are_refused_without_a_connection,
     redirects_are_not_followed,
     expiry_is_reported,
+    a_delivery_slower_than_the_lease_is_not_sent_by_a_second_instance,
 );
 
 #[derive(Clone, Default)]
@@ -248,7 +249,7 @@ async fn events_committed_before_a_crash_are_delivered_after_restart(db: Db) {
     let claimed = app
         .db
         .store
-        .claim_due_events(t, t + Duration::seconds(30), 10)
+        .claim_due_events(t, t + Duration::seconds(30), "crashed", 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -443,4 +444,67 @@ async fn expiry_is_reported(db: Db) {
     assert_eq!(bodies[0]["data"]["status"], "expired");
     assert_eq!(bodies[0]["data"]["extra_data"], json!({"order": 9}));
     assert_eq!(bodies[0]["data"]["sequence"], 1);
+}
+
+async fn a_delivery_slower_than_the_lease_is_not_sent_by_a_second_instance(db: Db) {
+    let Some(app) = app(db, true).await else {
+        return;
+    };
+    // A receiver that holds the first request until told to answer.
+    let hits = Arc::new(AtomicUsize::new(0));
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let release = Arc::new(tokio::sync::Notify::new());
+    let (h, a, r) = (hits.clone(), arrived.clone(), release.clone());
+    let receiver = Router::new().route(
+        "/hook",
+        post(move || {
+            let (h, a, r) = (h.clone(), a.clone(), r.clone());
+            async move {
+                if h.fetch_add(1, Ordering::SeqCst) == 0 {
+                    a.notify_one();
+                    r.notified().await;
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let (_, key) = hooked_key(&app, &url, vec![Module::Terms]).await;
+    let id = app.generate(Some(&key), None).await.json()["verificationId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get(&format!("/api/portal/{id}"), None).await.status,
+        StatusCode::OK,
+        "one event: verification.started"
+    );
+    // Two instances on one database, with a lease much shorter than the delivery.
+    let lease = std::time::Duration::from_millis(800);
+    let instance = || {
+        let mut settings = app.db.settings.clone();
+        settings.webhooks.lease = lease;
+        v2client::AppState::new(settings, app.db.store.clone()).unwrap()
+    };
+    let (first, second) = (instance(), instance());
+    let delivering = tokio::spawn(async move { dispatch_due(&first, now()).await });
+    tokio::time::timeout(std::time::Duration::from_secs(10), arrived.notified())
+        .await
+        .expect("the first instance delivers");
+    // For three leases the receiver holds on; the second instance finds nothing to send.
+    let held = std::time::Instant::now();
+    while held.elapsed() < lease * 3 {
+        assert_eq!(dispatch_due(&second, now()).await.unwrap(), 0);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    release.notify_one();
+    assert_eq!(delivering.await.unwrap().unwrap(), 1);
+    assert_eq!(hits.load(Ordering::SeqCst), 1, "sent exactly once");
+    let events = app.db.store.list_events(Some(&id), 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].state, "delivered");
+    assert_eq!(events[0].attempts, 1);
+    assert_eq!(dispatch_due(&second, now()).await.unwrap(), 0);
 }
