@@ -52,8 +52,11 @@ pub struct DatabaseSettings {
 pub struct LimitSettings {
     pub generate_per_minute: u32,
     pub check_config_per_minute: u32,
+    /// Largest JSON body of the operator API and of the portal's JSON steps.
     pub max_json_body: usize,
     pub max_extra_data: usize,
+    /// Largest liveness burst (all frames and the form around them), in bytes.
+    pub max_liveness_body: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +169,7 @@ struct LimitsLayer {
     check_config_per_minute: Option<u32>,
     max_json_body: Option<usize>,
     max_extra_data: Option<usize>,
+    max_liveness_body: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +217,10 @@ impl Layer {
         );
         take(&mut self.limits.max_json_body, other.limits.max_json_body);
         take(&mut self.limits.max_extra_data, other.limits.max_extra_data);
+        take(
+            &mut self.limits.max_liveness_body,
+            other.limits.max_liveness_body,
+        );
         take(&mut self.keys.cache_ttl, other.keys.cache_ttl);
         take(&mut self.backend.kind, other.backend.kind);
         take(&mut self.backend.url, other.backend.url);
@@ -255,6 +263,7 @@ impl Layer {
                 check_config_per_minute: num(env, "V2CLIENT_CHECK_CONFIG_PER_MINUTE")?,
                 max_json_body: num(env, "V2CLIENT_MAX_JSON_BODY")?,
                 max_extra_data: num(env, "V2CLIENT_MAX_EXTRA_DATA")?,
+                max_liveness_body: num(env, "V2CLIENT_MAX_LIVENESS_BODY")?,
             },
             keys: KeysLayer {
                 cache_ttl: env("V2CLIENT_KEY_CACHE_TTL"),
@@ -377,6 +386,7 @@ impl Settings {
             )?,
             max_json_body: l.limits.max_json_body.unwrap_or(64 * 1024),
             max_extra_data: l.limits.max_extra_data.unwrap_or(16 * 1024),
+            max_liveness_body: l.limits.max_liveness_body.unwrap_or(16 * 1024 * 1024),
         };
         let backend = BackendSettings::from_layer(l.backend, l.imaging, l.faces)?;
         Ok(Settings {

@@ -123,6 +123,7 @@ impl RateLimits {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(limiter.clock().now());
                 Err(ApiError::RateLimited {
+                    subject: "this API key",
                     retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
                     limit: per_minute,
                     reset_secs: reset(0),

@@ -36,6 +36,17 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// A liveness frame. The portal sends frames of at most 1024 px a side; 4 MP leaves
+    /// room for other capture UIs and keeps one decoded frame near 12 MB.
+    pub const FRAME: DecodeLimits = DecodeLimits {
+        max_bytes: 4 * 1024 * 1024,
+        max_width: 4096,
+        max_height: 4096,
+        max_pixels: 4_000_000,
+    };
+}
+
 /// The formats accepted for upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {

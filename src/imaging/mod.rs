@@ -41,7 +41,13 @@ use crate::domain::DocumentType;
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImagingConfig {
+    /// Ceilings of a document photo.
     pub limits: DecodeLimits,
+    /// Ceilings of one liveness frame: a camera frame, a few megapixels at most.
+    pub frame_limits: DecodeLimits,
+    /// Bytes that decoded images may hold at once in this process, over every upload
+    /// being checked.
+    pub decode_memory: u64,
     pub quality: QualityThresholds,
     pub detection: DetectionConfig,
     /// JPEG quality of stored images.
@@ -54,6 +60,8 @@ impl Default for ImagingConfig {
     fn default() -> Self {
         ImagingConfig {
             limits: DecodeLimits::default(),
+            frame_limits: DecodeLimits::FRAME,
+            decode_memory: 512 * 1024 * 1024,
             quality: QualityThresholds::default(),
             detection: DetectionConfig::default(),
             jpeg_quality: JPEG_QUALITY,

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::backend::{BackendError, DecisionInput, Side, StepOutcome, Verdict};
-use crate::body::OptionalJson;
+use crate::body::{self as request_body, read_optional_json};
 use crate::domain::ids::random_bytes;
 use crate::domain::portal::{self, Refusal, Step, StepTally};
 use crate::domain::verification::{now, rfc3339};
@@ -29,26 +29,68 @@ use crate::faces::{Challenge, FaceMatch, FaceMatchReason};
 use crate::webhooks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let max_image = state.settings.backend.imaging.limits.max_bytes;
+    // Each route reads at most its own limit (DefaultBodyLimit bounds the multipart
+    // reader; the JSON steps read through `read_optional_json` with the same number).
+    let limits = BodyLimits::of(state);
     Router::new()
         .route("/api/portal/{verification_id}", get(get_state))
-        .route("/api/portal/{verification_id}/terms", post(terms))
+        .route(
+            "/api/portal/{verification_id}/terms",
+            post(terms).layer(DefaultBodyLimit::max(limits.json)),
+        )
         .route(
             "/api/portal/{verification_id}/document/{side}",
-            post(document),
+            post(document).layer(DefaultBodyLimit::max(limits.document)),
         )
-        .route("/api/portal/{verification_id}/liveness", post(liveness))
-        .route("/api/portal/{verification_id}/form", post(form))
+        .route(
+            "/api/portal/{verification_id}/liveness",
+            post(liveness).layer(DefaultBodyLimit::max(limits.liveness)),
+        )
+        .route(
+            "/api/portal/{verification_id}/form",
+            post(form).layer(DefaultBodyLimit::max(limits.json)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_site_only,
         ))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        // A liveness burst holds up to 8 frames.
-        .layer(DefaultBodyLimit::max(
-            max_image.saturating_mul(8) + 64 * 1024,
-        ))
         .layer(axum::middleware::map_response(no_store))
+}
+
+/// Room for a multipart body's boundaries, part headers and small text fields.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
+/// Most parts a multipart body may have, whatever their names.
+const MAX_PARTS: usize = 16;
+
+/// How much each step route reads, from the settings.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    /// Terms and form: small JSON objects.
+    json: usize,
+    /// One document photo and its `document_type`.
+    document: usize,
+    /// A whole liveness burst.
+    liveness: usize,
+    /// One frame of a burst.
+    frame: usize,
+    /// One document photo.
+    image: usize,
+}
+
+impl BodyLimits {
+    fn of(state: &AppState) -> Self {
+        let s = &state.settings;
+        let image = s.backend.imaging.limits.max_bytes;
+        BodyLimits {
+            json: s.limits.max_json_body,
+            document: image.saturating_add(MULTIPART_OVERHEAD),
+            liveness: s.limits.max_liveness_body,
+            frame: s.backend.imaging.frame_limits.max_bytes,
+            image,
+        }
+    }
 }
 
 async fn no_store(mut res: Response) -> Response {
@@ -279,10 +321,12 @@ fn refused(r: Refusal) -> ApiError {
 async fn terms(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<Value>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let l = load(&state, &id).await?;
     portal::check_submission(&l.v, Step::Terms, l.current, now()).map_err(refused)?;
+    // Only now, with a verification that takes this step, is the body read.
+    let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
     if body.as_ref().and_then(|b| b["accepted"].as_bool()) != Some(true) {
         return Err(ApiError::InvalidRequest(
             "send {\"accepted\": true} to accept the terms".into(),
@@ -337,18 +381,55 @@ fn backend_error(e: BackendError) -> ApiError {
     }
 }
 
-/// Multipart fields by name, in order, with size errors as 413.
-async fn read_multipart(mut mp: Multipart) -> Result<Vec<(String, Bytes)>, ApiError> {
-    let mut out = Vec::new();
-    loop {
-        let field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(multipart_error(e)),
+/// What a multipart body may carry under one name.
+struct PartSpec {
+    name: &'static str,
+    /// Most bytes one such part may hold.
+    max_bytes: usize,
+    /// Most parts of this name.
+    max_count: usize,
+}
+
+/// The parts named in `specs`, in order, each read chunk by chunk against its own cap, so
+/// an oversized part is refused (413) as soon as it passes the cap. Parts of other names
+/// are skipped unread; at most [`MAX_PARTS`] parts in all.
+async fn read_parts(
+    request: Request,
+    state: &AppState,
+    specs: &[PartSpec],
+) -> Result<Vec<(&'static str, Bytes)>, ApiError> {
+    let mut mp = Multipart::from_request(request.map(request_body::paced), state)
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
+    let mut out: Vec<(&'static str, Bytes)> = Vec::new();
+    let mut parts = 0;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::InvalidRequest(format!(
+                "a multipart body here has at most {MAX_PARTS} parts"
+            )));
+        }
+        let Some(spec) = specs.iter().find(|s| Some(s.name) == field.name()) else {
+            continue;
         };
-        let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field.bytes().await.map_err(multipart_error)?;
-        out.push((name, bytes));
+        if out.iter().filter(|(n, _)| *n == spec.name).count() == spec.max_count {
+            return Err(ApiError::InvalidRequest(format!(
+                "send at most {} `{}` parts",
+                spec.max_count, spec.name
+            )));
+        }
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if buf.len() + chunk.len() > spec.max_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "each `{}` part may hold at most {} bytes",
+                    spec.name, spec.max_bytes
+                )));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        out.push((spec.name, buf.freeze()));
     }
     Ok(out)
 }
@@ -356,8 +437,10 @@ async fn read_multipart(mut mp: Multipart) -> Result<Vec<(String, Bytes)>, ApiEr
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge("the upload is larger than this route accepts".into())
+    } else if request_body::is_timeout(&e) {
+        ApiError::RequestTimeout
     } else {
-        ApiError::InvalidRequest(format!("malformed multipart body: {e}"))
+        ApiError::InvalidRequest(format!("malformed multipart body: {}", e.body_text()))
     }
 }
 
@@ -375,15 +458,14 @@ fn require_multipart(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn field<'a>(parts: &'a [(String, Bytes)], name: &str) -> Option<&'a Bytes> {
-    parts.iter().find(|(n, _)| n == name).map(|(_, b)| b)
+fn field<'a>(parts: &'a [(&'static str, Bytes)], name: &str) -> Option<&'a Bytes> {
+    parts.iter().find(|(n, _)| *n == name).map(|(_, b)| b)
 }
 
 /// `POST /api/portal/{id}/document/{front|back}`: multipart `document_type`, `image`.
 async fn document(
     State(state): State<AppState>,
     Path((id, side)): Path<(String, String)>,
-    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
     let side: Side = side.parse().map_err(|_| ApiError::RouteNotFound)?;
@@ -393,11 +475,26 @@ async fn document(
     };
     let l = load(&state, &id).await?;
     portal::check_submission(&l.v, step, l.current, now()).map_err(refused)?;
-    require_multipart(&headers)?;
-    let mp = Multipart::from_request(request, &state)
-        .await
-        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
-    let parts = read_multipart(mp).await?;
+    let limits = BodyLimits::of(&state);
+    require_multipart(request.headers())?;
+    request_body::check_declared_length(request.headers(), limits.document)?;
+    let parts = read_parts(
+        request,
+        &state,
+        &[
+            PartSpec {
+                name: "document_type",
+                max_bytes: 64,
+                max_count: 1,
+            },
+            PartSpec {
+                name: "image",
+                max_bytes: limits.image,
+                max_count: 1,
+            },
+        ],
+    )
+    .await?;
     let doc_type: DocumentType = field(&parts, "document_type")
         .and_then(|b| std::str::from_utf8(b).ok())
         .ok_or_else(|| ApiError::InvalidRequest("missing field `document_type`".into()))?
@@ -450,26 +547,35 @@ async fn document(
     commit(&state, l, next, outcome).await
 }
 
+/// Most frames in a liveness burst.
+const MAX_FRAMES: usize = 8;
+
 /// `POST /api/portal/{id}/liveness`: multipart `frames`, 2 to 8, first to last.
 async fn liveness(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
     let l = load(&state, &id).await?;
     portal::check_submission(&l.v, Step::Liveness, l.current, now()).map_err(refused)?;
-    require_multipart(&headers)?;
-    let mp = Multipart::from_request(request, &state)
-        .await
-        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
-    let frames: Vec<Bytes> = read_multipart(mp)
-        .await?
-        .into_iter()
-        .filter(|(n, b)| n == "frames" && !b.is_empty())
-        .map(|(_, b)| b)
-        .collect();
-    if !(2..=8).contains(&frames.len()) {
+    let limits = BodyLimits::of(&state);
+    require_multipart(request.headers())?;
+    request_body::check_declared_length(request.headers(), limits.liveness)?;
+    let frames: Vec<Bytes> = read_parts(
+        request,
+        &state,
+        &[PartSpec {
+            name: "frames",
+            max_bytes: limits.frame,
+            max_count: MAX_FRAMES,
+        }],
+    )
+    .await?
+    .into_iter()
+    .map(|(_, b)| b)
+    .filter(|b| !b.is_empty())
+    .collect();
+    if !(2..=MAX_FRAMES).contains(&frames.len()) {
         return Err(ApiError::InvalidRequest(format!(
             "send 2 to 8 `frames`, not {}",
             frames.len()
@@ -516,10 +622,11 @@ async fn liveness(
 async fn form(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<Value>,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let l = load(&state, &id).await?;
     portal::check_submission(&l.v, Step::FormData, l.current, now()).map_err(refused)?;
+    let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
     let Some(Value::Object(values)) = body else {
         return Err(ApiError::InvalidRequest(
             "send a JSON object of form field values".into(),

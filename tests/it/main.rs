@@ -10,6 +10,7 @@ mod common;
 mod api;
 mod backend;
 mod blobs;
+mod bodies;
 mod browser;
 mod cli;
 mod faces;

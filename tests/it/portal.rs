@@ -37,9 +37,9 @@ both_stores!(
     personal_data_is_erased_after_the_retention_period,
 );
 
-const BOUNDARY: &str = "v2clienttestboundary";
+pub(crate) const BOUNDARY: &str = "v2clienttestboundary";
 
-fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, data) in fields {
         out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
@@ -62,7 +62,7 @@ fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
+pub(crate) async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
     app.send(
         Request::builder()
             .method(Method::POST)
@@ -77,7 +77,7 @@ async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
     .await
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
     app.send(
         Request::builder()
             .method(Method::POST)
@@ -89,15 +89,15 @@ async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
     .await
 }
 
-fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+pub(crate) fn jpeg(img: &image::RgbImage) -> Vec<u8> {
     imaging::encode_jpeg(img, 92).unwrap()
 }
 
-fn clean_card(seed: u64) -> Vec<u8> {
+pub(crate) fn clean_card(seed: u64) -> Vec<u8> {
     jpeg(&synth::photo(DocumentType::IdCard, 1280, 960, Variant::Clean, seed).image)
 }
 
-async fn state(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn state(app: &TestApp, id: &str) -> Value {
     let r = app.get(&format!("/api/portal/{id}"), None).await;
     assert_eq!(
         r.status,
@@ -108,7 +108,7 @@ async fn state(app: &TestApp, id: &str) -> Value {
     r.json()
 }
 
-async fn submit_document(app: &TestApp, id: &str, side: &str, image: &[u8]) -> Reply {
+pub(crate) async fn submit_document(app: &TestApp, id: &str, side: &str, image: &[u8]) -> Reply {
     post_multipart(
         app,
         &format!("/api/portal/{id}/document/{side}"),
@@ -122,7 +122,7 @@ async fn submit_liveness(app: &TestApp, id: &str, challenge: &str) -> Reply {
 }
 
 /// A burst moving closer, reversed when the challenge is `farther`.
-async fn submit_burst(
+pub(crate) async fn submit_burst(
     app: &TestApp,
     id: &str,
     challenge: &str,
@@ -469,7 +469,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-async fn to_document_front(app: &TestApp, id: &str) {
+pub(crate) async fn to_document_front(app: &TestApp, id: &str) {
     let r = post_json(
         app,
         &format!("/api/portal/{id}/terms"),
