@@ -632,6 +632,9 @@ async fn form(
             "send a JSON object of form field values".into(),
         ));
     };
+    // Fields the key did not ask for are refused outright: they are neither stored nor
+    // counted as an attempt.
+    refuse_unknown_fields(&l.settings.form_fields, &values)?;
     let (clean, reasons) = validate_form(&l.settings.form_fields, &values);
     let next = l.v.clone();
     let accepted = reasons.is_empty();
@@ -643,6 +646,7 @@ async fn form(
             Verdict::Rejected
         },
         // The values are personal data: kept in results once accepted, never in metrics.
+        // The names are the key's own (unknown ones were refused above).
         metrics: json!({"fields": values.keys().collect::<Vec<_>>()}),
         reasons,
         result: accepted.then_some(("form_data", Value::Object(clean))),
@@ -652,27 +656,71 @@ async fn form(
     commit(&state, l, next, outcome).await
 }
 
-/// Check each field against its type; reasons read `<field>:FIELD_REQUIRED`,
-/// `<field>:FIELD_INVALID` or `<field>:FIELD_UNKNOWN`.
+/// Most unknown field names an error message repeats, and how much of each.
+const NAMED_UNKNOWN: usize = 3;
+const NAME_CHARS: usize = 32;
+
+/// Longest accepted value of a form field, in characters.
+const MAX_VALUE_CHARS: usize = 200;
+
+/// `400 INVALID_REQUEST` when `values` has fields the key did not ask for, naming a few.
+fn refuse_unknown_fields(
+    fields: &[(FormField, bool)],
+    values: &serde_json::Map<String, Value>,
+) -> Result<(), ApiError> {
+    let unknown: Vec<&String> = values
+        .keys()
+        .filter(|name| !fields.iter().any(|(f, _)| f.as_str() == name.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<String> = unknown
+        .iter()
+        .take(NAMED_UNKNOWN)
+        .map(|n| {
+            let shown: String = n
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(NAME_CHARS)
+                .collect();
+            format!("`{shown}`")
+        })
+        .collect();
+    if unknown.len() > NAMED_UNKNOWN {
+        named.push(format!("{} more", unknown.len() - NAMED_UNKNOWN));
+    }
+    let expected: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    Err(ApiError::InvalidRequest(format!(
+        "unknown form fields: {}; this form takes {}",
+        named.join(", "),
+        if expected.is_empty() {
+            "no fields".to_owned()
+        } else {
+            expected.join(", ")
+        }
+    )))
+}
+
+/// Check each of the key's fields against its type; reasons read `<field>:FIELD_REQUIRED`
+/// or `<field>:FIELD_INVALID`. Only normalised values of known fields come out. A value
+/// that is not a string, or longer than [`MAX_VALUE_CHARS`], is invalid; with unknown
+/// fields refused first, the whole form is at most one short value per field.
 pub fn validate_form(
     fields: &[(FormField, bool)],
     values: &serde_json::Map<String, Value>,
 ) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut clean = serde_json::Map::new();
     let mut reasons = Vec::new();
-    for name in values.keys() {
-        if !fields.iter().any(|(f, _)| f.as_str() == name) {
-            reasons.push(format!(
-                "{}:FIELD_UNKNOWN",
-                name.chars().take(40).collect::<String>()
-            ));
-        }
-    }
     for (f, required) in fields {
-        let raw = values
-            .get(f.as_str())
-            .and_then(Value::as_str)
-            .map(str::trim);
+        let raw = match values.get(f.as_str()) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(v)) => Some(v.trim()),
+            Some(_) => {
+                reasons.push(format!("{}:FIELD_INVALID", f.as_str()));
+                continue;
+            }
+        };
         match raw {
             None | Some("") => {
                 if *required {
@@ -691,7 +739,7 @@ pub fn validate_form(
 }
 
 fn normalise(field: FormField, v: &str) -> Option<String> {
-    if v.chars().count() > 200 || v.chars().any(char::is_control) {
+    if v.chars().count() > MAX_VALUE_CHARS || v.chars().any(char::is_control) {
         return None;
     }
     match field.kind() {

@@ -14,6 +14,7 @@ mod bodies;
 mod browser;
 mod cli;
 mod faces;
+mod forms;
 mod imaging;
 mod metrics;
 mod openapi;
