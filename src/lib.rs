@@ -59,6 +59,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     pub limits: Arc<RateLimits>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Portal steps being processed by this process.
+    pub in_flight: Arc<portal::inflight::InFlight>,
 }
 
 /// Why the server cannot start with its settings.
@@ -95,6 +97,7 @@ impl AppState {
             keys: Arc::new(KeyCache::new(settings.key_cache_ttl)),
             limits: Arc::new(limits),
             metrics: Arc::default(),
+            in_flight: Arc::default(),
             settings: Arc::new(settings),
             store,
             backend,

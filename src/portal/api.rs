@@ -26,6 +26,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::faces::{Challenge, FaceMatch, FaceMatchReason};
+use crate::portal::inflight::Running;
 use crate::webhooks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -196,12 +197,34 @@ impl Loaded {
 
 async fn load(state: &AppState, raw_id: &str) -> Result<Loaded, ApiError> {
     let id = VerificationId::parse(raw_id).ok_or(ApiError::VerificationNotFound)?;
+    load_id(state, &id).await
+}
+
+async fn load_id(state: &AppState, id: &VerificationId) -> Result<Loaded, ApiError> {
     let (v, attempts) = state
         .store
-        .get_verification_with_attempts(&id)
+        .get_verification_with_attempts(id)
         .await?
         .ok_or(ApiError::VerificationNotFound)?;
     Ok(Loaded::new(v, attempts))
+}
+
+/// Claim `step` of the verification for this request, then load it and check that the
+/// step can be submitted now. Claiming first means a submission that waited for another
+/// of the same step sees that one's outcome (and is refused) instead of running again.
+/// The claim is released when the returned guard is dropped, after the commit.
+async fn begin_step(
+    state: &AppState,
+    raw_id: &str,
+    step: Step,
+) -> Result<(Running, Loaded), ApiError> {
+    let id = VerificationId::parse(raw_id).ok_or(ApiError::VerificationNotFound)?;
+    let running = state.in_flight.begin(&id, step).ok_or_else(|| {
+        ApiError::InvalidStep("this step is already being processed; wait for its answer".into())
+    })?;
+    let l = load_id(state, &id).await?;
+    portal::check_submission(&l.v, step, l.current, now()).map_err(refused)?;
+    Ok((running, l))
 }
 
 fn step_name(step: Option<Step>) -> &'static str {
@@ -323,8 +346,7 @@ async fn terms(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, Step::Terms, l.current, now()).map_err(refused)?;
+    let (_running, l) = begin_step(&state, &id, Step::Terms).await?;
     // Only now, with a verification that takes this step, is the body read.
     let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
     if body.as_ref().and_then(|b| b["accepted"].as_bool()) != Some(true) {
@@ -473,8 +495,7 @@ async fn document(
         Side::Front => Step::DocumentFront,
         Side::Back => Step::DocumentBack,
     };
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, step, l.current, now()).map_err(refused)?;
+    let (_running, l) = begin_step(&state, &id, step).await?;
     let limits = BodyLimits::of(&state);
     require_multipart(request.headers())?;
     request_body::check_declared_length(request.headers(), limits.document)?;
@@ -556,8 +577,7 @@ async fn liveness(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, Step::Liveness, l.current, now()).map_err(refused)?;
+    let (_running, l) = begin_step(&state, &id, Step::Liveness).await?;
     let limits = BodyLimits::of(&state);
     require_multipart(request.headers())?;
     request_body::check_declared_length(request.headers(), limits.liveness)?;
@@ -624,8 +644,7 @@ async fn form(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, Step::FormData, l.current, now()).map_err(refused)?;
+    let (_running, l) = begin_step(&state, &id, Step::FormData).await?;
     let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
     let Some(Value::Object(values)) = body else {
         return Err(ApiError::InvalidRequest(

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod entry;
 pub mod i18n;
+pub mod inflight;
 pub mod pages;
 pub mod qr;
 

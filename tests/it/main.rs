@@ -13,6 +13,7 @@ mod blobs;
 mod bodies;
 mod browser;
 mod cli;
+mod concurrency;
 mod faces;
 mod forms;
 mod imaging;
