@@ -303,6 +303,18 @@ impl Settings {
         let mut settings = Self::from_layer(layer)?;
         settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
         settings.backend.faces = faces_from_env(settings.backend.faces, env)?;
+        if let Some(mb) = env("V2CLIENT_DECODE_MEMORY_MB") {
+            let mb: u64 =
+                mb.trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name: "V2CLIENT_DECODE_MEMORY_MB",
+                        reason: format!("`{mb}` is not a positive number of MiB"),
+                    })?;
+            settings.backend.imaging.decode_memory = mb.saturating_mul(1024 * 1024);
+        }
         settings.metrics_token = env("V2CLIENT_METRICS_TOKEN").filter(|t| !t.trim().is_empty());
         settings.shutdown_timeout = duration(
             env("V2CLIENT_SHUTDOWN_TIMEOUT"),
@@ -683,6 +695,19 @@ mod tests {
             "the rest keeps defaults"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn decode_memory_is_set_in_mib() {
+        assert_eq!(load(&[]).unwrap().backend.imaging.decode_memory, 512 << 20);
+        let s = load(&[("V2CLIENT_DECODE_MEMORY_MB", "64")]).unwrap();
+        assert_eq!(s.backend.imaging.decode_memory, 64 << 20);
+        assert!(
+            load(&[("V2CLIENT_DECODE_MEMORY_MB", "0")])
+                .unwrap_err()
+                .to_string()
+                .contains("V2CLIENT_DECODE_MEMORY_MB")
+        );
     }
 
     #[test]

@@ -102,7 +102,12 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    fn render(&self, by_status: &[(String, i64)], outbox: i64) -> String {
+    fn render(
+        &self,
+        by_status: &[(String, i64)],
+        outbox: i64,
+        decode: Option<&crate::imaging::DecodeBudget>,
+    ) -> String {
         let mut out = String::new();
         out.push_str("# HELP v2client_http_requests_total Requests by method, route and status.\n");
         out.push_str("# TYPE v2client_http_requests_total counter\n");
@@ -151,6 +156,19 @@ impl Metrics {
         out.push_str("# HELP v2client_webhook_outbox_depth Webhook events waiting for delivery.\n");
         out.push_str("# TYPE v2client_webhook_outbox_depth gauge\n");
         let _ = writeln!(out, "v2client_webhook_outbox_depth {outbox}");
+        if let Some(b) = decode {
+            out.push_str(
+                "# HELP v2client_decode_memory_bytes Decoded-image memory budget: capacity, reserved now, most ever reserved.\n",
+            );
+            out.push_str("# TYPE v2client_decode_memory_bytes gauge\n");
+            for (kind, n) in [
+                ("capacity", b.capacity()),
+                ("reserved", b.in_use()),
+                ("peak", b.peak()),
+            ] {
+                let _ = writeln!(out, "v2client_decode_memory_bytes{{kind=\"{kind}\"}} {n}");
+            }
+        }
         out
     }
 }
@@ -184,7 +202,9 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> Respo
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&by_status, outbox),
+        state
+            .metrics
+            .render(&by_status, outbox, state.backend.decode_budget().as_deref()),
     )
         .into_response()
 }

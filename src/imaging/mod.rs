@@ -8,6 +8,7 @@
 //! (perspective warp to the true aspect ratio) → [`encode_jpeg`] (pixels only, no metadata).
 //! [`redact_crop`] and [`redact_original`] hide fields when images are served.
 
+pub mod budget;
 pub mod crop;
 pub mod decode;
 pub mod detect;
@@ -19,8 +20,9 @@ pub mod quality;
 pub mod redact;
 pub mod synth;
 
+pub use budget::{DecodeBudget, Reservation, decode_cost};
 pub use crop::{crop_document, crop_size};
-pub use decode::{DecodeLimits, Decoded, Format, decode, sniff};
+pub use decode::{DecodeLimits, Decoded, Format, Probe, decode, probe, sniff};
 pub use detect::{Detection, DetectionConfig, detect_document};
 pub use encode::{JPEG_QUALITY, encode_jpeg};
 pub use error::{ImagingError, Reason};
@@ -46,7 +48,7 @@ pub struct ImagingConfig {
     /// Ceilings of one liveness frame: a camera frame, a few megapixels at most.
     pub frame_limits: DecodeLimits,
     /// Bytes that decoded images may hold at once in this process, over every upload
-    /// being checked.
+    /// being checked (see [`DecodeBudget`]).
     pub decode_memory: u64,
     pub quality: QualityThresholds,
     pub detection: DetectionConfig,

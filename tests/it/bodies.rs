@@ -67,7 +67,10 @@ fn streamed(bytes: Vec<u8>) -> (Body, Arc<AtomicUsize>) {
             }
             let n = CHUNK.min(total - sent);
             counter.fetch_add(n, Ordering::SeqCst);
-            Some((Ok::<_, std::io::Error>(bytes.slice(sent..sent + n)), sent + n))
+            Some((
+                Ok::<_, std::io::Error>(bytes.slice(sent..sent + n)),
+                sent + n,
+            ))
         }
     });
     (Body::from_stream(stream), pulled)
@@ -202,7 +205,12 @@ async fn a_json_step_reads_at_most_64_kib(db: Db) {
         body,
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     // The form step has the same limit.
     let (body, pulled) = huge_json();
     let r = post(
@@ -311,7 +319,13 @@ async fn a_liveness_burst_has_a_frame_cap_and_a_total_cap(db: Db) {
     // Nine small frames: refused at the ninth, before it is read.
     let small = vec![0xABu8; 1000];
     let fields: Vec<(&str, &[u8])> = (0..9).map(|_| ("frames", small.as_slice())).collect();
-    let r = post(&app, &path, &multipart_type(), Body::from(multipart(&fields))).await;
+    let r = post(
+        &app,
+        &path,
+        &multipart_type(),
+        Body::from(multipart(&fields)),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.error_code(), "INVALID_REQUEST");
     let s = crate::portal::state(&app, &id).await;

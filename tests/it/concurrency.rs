@@ -15,8 +15,8 @@ use v2client::backend::{
 use v2client::domain::{DocumentType, KeySettings, Module};
 use v2client::faces::{Challenge, FaceMatch, Thresholds};
 
-use crate::common::{Db, Reply, TestApp};
 use crate::backend::id_card_with;
+use crate::common::{Db, Reply, TestApp};
 use crate::faces::{astronaut, zoom_in};
 use crate::portal::{clean_card, jpeg, state, submit_burst, submit_document, to_document_front};
 

@@ -48,14 +48,22 @@ async fn unknown_fields_are_refused_naming_a_few(db: Db) {
     for i in 0..300 {
         values.insert(format!("extra_{i:05}_{}", "y".repeat(100)), json!("v"));
     }
-    let r = post_json(&app, &format!("/api/portal/{id}/form"), Value::Object(values)).await;
+    let r = post_json(
+        &app,
+        &format!("/api/portal/{id}/form"),
+        Value::Object(values),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.error_code(), "INVALID_REQUEST");
     let text = r.json()["details"].as_str().unwrap().to_owned();
     assert!(text.len() < 400, "details stay short: {} bytes", text.len());
     assert_eq!(text.matches("extra_").count(), 3, "{text}");
     assert!(text.contains("297 more"), "{text}");
-    assert!(text.contains("first_name, last_name, date_of_birth"), "{text}");
+    assert!(
+        text.contains("first_name, last_name, date_of_birth"),
+        "{text}"
+    );
     // No attempt was used and nothing was stored.
     let d = details(&app, &key, &id).await;
     assert_eq!(d["attempts"], json!([]));

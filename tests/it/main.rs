@@ -14,6 +14,7 @@ mod bodies;
 mod browser;
 mod cli;
 mod concurrency;
+mod decoding;
 mod faces;
 mod forms;
 mod imaging;

@@ -47,6 +47,10 @@ async fn metrics_count_requests_and_verifications_behind_a_token(db: Db) {
     );
     assert!(text.contains("v2client_webhook_outbox_depth 0"));
     assert!(text.contains("# TYPE v2client_backend_step_duration_seconds histogram"));
+    assert!(
+        text.contains("v2client_decode_memory_bytes{kind=\"capacity\"} 536870912"),
+        "{text}"
+    );
     // Without a token configured the route does not exist.
     let Some(closed) = TestApp::new(db).await else {
         return;
