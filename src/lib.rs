@@ -107,6 +107,10 @@ impl AppState {
 }
 
 /// The complete router: operator API, health, pages, with logging and request ids.
+///
+/// Layers, outermost first: extension methods are refused (`405`) before anything else;
+/// panics become `500`s; a caller's request id is kept only when short and plain; then
+/// every request is counted and logged once.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
@@ -115,6 +119,8 @@ pub fn app(state: AppState) -> Router {
         .merge(web::router())
         .merge(portal::router())
         .route("/metrics", axum::routing::get(metrics::handler))
+        // Every route answers a wrong method in the error shape, pages included.
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -122,7 +128,9 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
         .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(observe::sanitize_request_id))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(observe::refuse_unknown_methods))
         .with_state(state)
 }
 

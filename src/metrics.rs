@@ -58,21 +58,25 @@ impl Histogram {
     }
 }
 
+/// Request counters are labelled by method, route template and status class only: all
+/// three come from closed sets (standard methods, the routes this service registers plus
+/// `(unmatched)`, five classes), so no client can add a series.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     backend: Mutex<BTreeMap<&'static str, Histogram>>,
     deliveries: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
-    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// `method`: a standard method's name; `route`: the matched route template.
+    pub fn request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
         *self
             .requests
             .lock()
             .expect("metrics poisoned")
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route.to_owned(), status_class(status)))
             .or_default() += 1;
         self.latency
             .lock()
@@ -109,7 +113,9 @@ impl Metrics {
         decode: Option<&crate::imaging::DecodeBudget>,
     ) -> String {
         let mut out = String::new();
-        out.push_str("# HELP v2client_http_requests_total Requests by method, route and status.\n");
+        out.push_str(
+            "# HELP v2client_http_requests_total Requests by method, route and status class.\n",
+        );
         out.push_str("# TYPE v2client_http_requests_total counter\n");
         for ((method, route, status), n) in self.requests.lock().expect("metrics poisoned").iter() {
             let _ = writeln!(
@@ -170,6 +176,16 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 
