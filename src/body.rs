@@ -110,7 +110,7 @@ pub fn read_failure(e: &(dyn std::error::Error + 'static)) -> ApiError {
     }
 }
 
-/// Whether `e` or one of its causes is the body timeout of [`crate::limits`].
+/// Whether `e` or one of its causes is the body deadline of [`crate::serve`].
 pub fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod observe;
 pub mod portal;
 pub mod ratelimit;
+pub mod serve;
 pub mod store;
 pub mod web;
 pub mod webhooks;
@@ -89,9 +90,9 @@ impl AppState {
     ) -> Self {
         // Webhook deliveries build TLS clients.
         install_tls_provider();
-        let limits = RateLimits::new(
-            settings.limits.generate_per_minute,
-            settings.limits.check_config_per_minute,
+        let limits = RateLimits::local(
+            ratelimit::Quotas::from_settings(&settings.limits),
+            settings.limits.max_tracked,
         );
         AppState {
             keys: Arc::new(KeyCache::new(settings.key_cache_ttl)),
@@ -109,19 +110,24 @@ impl AppState {
 /// The complete router: operator API, health, pages, with logging and request ids.
 ///
 /// Layers, outermost first: extension methods are refused (`405`) before anything else;
-/// panics become `500`s; a caller's request id is kept only when short and plain; then
-/// every request is counted and logged once.
+/// panics become `500`s; a caller's request id is kept only when short and plain; every
+/// request is counted and logged once; then its body and its answer are held to the
+/// configured time limits ([`serve`]).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(portal::api::router(&state))
         .merge(health::router())
         .merge(web::router())
-        .merge(portal::router())
+        .merge(portal::router(&state))
         .route("/metrics", axum::routing::get(metrics::handler))
         // Every route answers a wrong method in the error shape, pages included.
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            serve::limit_request_time,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::log_request,
@@ -143,27 +149,25 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let deadline = state.settings.shutdown_timeout;
+    let header_read = state.settings.timeouts.header_read;
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped.clone()));
-    let mut signalled = stopped;
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        // Stop taking new work: the listener closes, the dispatcher finishes its round.
-        let _ = stop.send(true);
-    });
-    // In-flight requests get until the deadline; then the rest are dropped. Every write
-    // is a transaction, so a dropped request leaves nothing half-written.
-    let result = tokio::select! {
-        r = server => r,
-        _ = async {
-            let _ = signalled.wait_for(|stopping| *stopping).await;
-            tokio::time::sleep(deadline).await;
-        } => {
-            tracing::warn!(?deadline, "shutdown deadline passed; dropping unfinished requests");
-            Ok(())
-        }
-    };
+    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped));
+    // In-flight requests get until the deadline once the signal came; then the rest are
+    // dropped. Every write is a transaction, so a dropped request leaves nothing
+    // half-written.
+    let result = serve::serve(
+        listener,
+        app(state),
+        header_read,
+        async move {
+            shutdown.await;
+            // Stop taking new work: the listener closes, the dispatcher finishes its round.
+            let _ = stop.send(true);
+        },
+        deadline,
+    )
+    .await;
     upkeep.abort();
     if tokio::time::timeout(deadline, dispatcher).await.is_err() {
         tracing::warn!("webhook dispatcher did not stop in time");

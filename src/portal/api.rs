@@ -55,6 +55,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             same_site_only,
         ))
+        // Outermost, so it runs first: a throttled client costs no lookup.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::throttle::portal_api,
+        ))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::map_response(no_store))
 }

@@ -85,6 +85,46 @@ async fn at_once(request: impl std::future::Future<Output = Reply>) -> Reply {
         .expect("the second submission waited for the first instead of being refused")
 }
 
+/// The real backend, but a document check that never ends.
+pub(crate) struct Stuck(pub Arc<dyn VerificationBackend>);
+
+#[async_trait]
+impl VerificationBackend for Stuck {
+    fn name(&self) -> &'static str {
+        "stuck"
+    }
+
+    async fn check_document(
+        &self,
+        _: DocumentType,
+        _: Side,
+        _: Bytes,
+    ) -> Result<DocumentResult, BackendError> {
+        std::future::pending().await
+    }
+
+    async fn check_liveness(
+        &self,
+        challenge: Challenge,
+        frames: Vec<Bytes>,
+    ) -> Result<LivenessResult, BackendError> {
+        self.0.check_liveness(challenge, frames).await
+    }
+
+    async fn compare_faces(
+        &self,
+        selfie: Bytes,
+        document: Bytes,
+        thresholds: Thresholds,
+    ) -> Result<FaceMatch, BackendError> {
+        self.0.compare_faces(selfie, document, thresholds).await
+    }
+
+    async fn decide(&self, input: DecisionInput) -> Result<Decision, BackendError> {
+        self.0.decide(input).await
+    }
+}
+
 async fn a_step_being_checked_is_not_checked_twice(db: Db) {
     let Some(mut app) = TestApp::new(db).await else {
         return;

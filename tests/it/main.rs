@@ -23,5 +23,7 @@ mod openapi;
 mod outage;
 mod portal;
 mod portal_pages;
+mod server;
 mod store;
+mod throttle;
 mod webhooks;

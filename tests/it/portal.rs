@@ -791,12 +791,18 @@ async fn redaction_blacks_out_the_mrz(db: Db) {
 }
 
 async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
-    let Some(app) = TestApp::new(db).await else {
+    // In-process requests all come from one unknown address: its QR quota is raised here
+    // (tests/it/throttle.rs tests it).
+    let env = [
+        ("V2CLIENT_QR_PER_KEY_PER_MINUTE", "2"),
+        ("V2CLIENT_QR_PER_CLIENT_PER_MINUTE", "1000"),
+    ];
+    let Some(app) = TestApp::with_env(db, &env).await else {
         return;
     };
     let mut settings = KeySettings::default();
     settings.rate_limits.generate_per_minute = Some(2);
-    let (record, _) = app.new_key(settings).await;
+    let (record, secret) = app.new_key(settings).await;
     let token = record.qr_token.clone().expect("keys get a QR token");
     let r = app.get(&format!("/generate?token={token}"), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -806,7 +812,7 @@ async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
     let id = VerificationId::parse(&location[prefix.len()..]).expect("an id");
     let v = app.db.store.get_verification(&id).await.unwrap().unwrap();
     assert_eq!(v.key_id, record.id);
-    // Counted against the key's generation limit.
+    // Counted against the QR entry's own quota for the key.
     assert_eq!(
         app.get(&format!("/generate?token={token}"), None)
             .await
@@ -817,6 +823,13 @@ async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.header("retry-after").is_some());
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    // The key's API quota (2 a minute) was not spent by the QR entry.
+    for _ in 0..2 {
+        assert_eq!(
+            app.generate(Some(secret.expose()), None).await.status,
+            StatusCode::OK
+        );
+    }
     // The printable QR code of the entry link.
     let r = app
         .get(&format!("/generate/qr.svg?token={token}"), None)
