@@ -391,9 +391,14 @@ async fn engine(settings: Settings) -> CliResult {
     }
     tracing::info!(address = %listener.local_addr()?, "v2client engine listening");
     let app = crate::backend::engine::router(backend, b.token.clone(), max_body);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    crate::serve::serve(
+        listener,
+        app,
+        settings.timeouts.header_read,
+        shutdown_signal(),
+        settings.shutdown_timeout,
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

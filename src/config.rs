@@ -52,8 +52,35 @@ pub struct DatabaseSettings {
 pub struct LimitSettings {
     pub generate_per_minute: u32,
     pub check_config_per_minute: u32,
+    /// Largest JSON body of the operator API and of the portal's JSON steps.
     pub max_json_body: usize,
     pub max_extra_data: usize,
+    /// Largest liveness burst (all frames and the form around them), in bytes.
+    pub max_liveness_body: usize,
+    /// Portal requests per minute from one client address.
+    pub portal_per_client_per_minute: u32,
+    /// Portal requests per minute about one verification.
+    pub portal_per_verification_per_minute: u32,
+    /// QR-entry requests per minute from one client address.
+    pub qr_per_client_per_minute: u32,
+    /// Verifications per minute started from one key's QR code.
+    pub qr_per_key_per_minute: u32,
+    /// Most keys (clients, verifications, API keys) one rate limiter remembers.
+    pub max_tracked: usize,
+    /// The header a trusted proxy puts the client's address in (`x-forwarded-for`);
+    /// `None`: the connection's peer address counts.
+    pub trusted_proxy_header: Option<axum::http::HeaderName>,
+}
+
+/// How long a client may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutSettings {
+    /// To send a request's headers, once the connection is open (HTTP/1).
+    pub header_read: Duration,
+    /// To send the whole body, once the headers are in.
+    pub body_read: Duration,
+    /// For the whole request to be answered, body and processing included.
+    pub request: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +140,7 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
+    pub timeouts: TimeoutSettings,
     pub key_cache_ttl: Duration,
     pub backend: BackendSettings,
     /// Where images are stored (encrypted), from the `V2CLIENT_BLOB_*` variables.
@@ -140,6 +168,8 @@ struct Layer {
     database: DatabaseLayer,
     #[serde(default)]
     limits: LimitsLayer,
+    #[serde(default)]
+    server: ServerLayer,
     #[serde(default)]
     keys: KeysLayer,
     #[serde(default)]
@@ -173,6 +203,21 @@ struct LimitsLayer {
     check_config_per_minute: Option<u32>,
     max_json_body: Option<usize>,
     max_extra_data: Option<usize>,
+    max_liveness_body: Option<usize>,
+    portal_per_client_per_minute: Option<u32>,
+    portal_per_verification_per_minute: Option<u32>,
+    qr_per_client_per_minute: Option<u32>,
+    qr_per_key_per_minute: Option<u32>,
+    max_tracked: Option<usize>,
+    trusted_proxy_header: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerLayer {
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    request_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +265,43 @@ impl Layer {
         );
         take(&mut self.limits.max_json_body, other.limits.max_json_body);
         take(&mut self.limits.max_extra_data, other.limits.max_extra_data);
+        take(
+            &mut self.limits.max_liveness_body,
+            other.limits.max_liveness_body,
+        );
+        take(
+            &mut self.limits.portal_per_client_per_minute,
+            other.limits.portal_per_client_per_minute,
+        );
+        take(
+            &mut self.limits.portal_per_verification_per_minute,
+            other.limits.portal_per_verification_per_minute,
+        );
+        take(
+            &mut self.limits.qr_per_client_per_minute,
+            other.limits.qr_per_client_per_minute,
+        );
+        take(
+            &mut self.limits.qr_per_key_per_minute,
+            other.limits.qr_per_key_per_minute,
+        );
+        take(&mut self.limits.max_tracked, other.limits.max_tracked);
+        take(
+            &mut self.limits.trusted_proxy_header,
+            other.limits.trusted_proxy_header,
+        );
+        take(
+            &mut self.server.header_read_timeout,
+            other.server.header_read_timeout,
+        );
+        take(
+            &mut self.server.body_read_timeout,
+            other.server.body_read_timeout,
+        );
+        take(
+            &mut self.server.request_timeout,
+            other.server.request_timeout,
+        );
         take(&mut self.keys.cache_ttl, other.keys.cache_ttl);
         take(&mut self.backend.kind, other.backend.kind);
         take(&mut self.backend.url, other.backend.url);
@@ -262,6 +344,21 @@ impl Layer {
                 check_config_per_minute: num(env, "V2CLIENT_CHECK_CONFIG_PER_MINUTE")?,
                 max_json_body: num(env, "V2CLIENT_MAX_JSON_BODY")?,
                 max_extra_data: num(env, "V2CLIENT_MAX_EXTRA_DATA")?,
+                max_liveness_body: num(env, "V2CLIENT_MAX_LIVENESS_BODY")?,
+                portal_per_client_per_minute: num(env, "V2CLIENT_PORTAL_PER_CLIENT_PER_MINUTE")?,
+                portal_per_verification_per_minute: num(
+                    env,
+                    "V2CLIENT_PORTAL_PER_VERIFICATION_PER_MINUTE",
+                )?,
+                qr_per_client_per_minute: num(env, "V2CLIENT_QR_PER_CLIENT_PER_MINUTE")?,
+                qr_per_key_per_minute: num(env, "V2CLIENT_QR_PER_KEY_PER_MINUTE")?,
+                max_tracked: num(env, "V2CLIENT_RATE_LIMIT_MAX_TRACKED")?,
+                trusted_proxy_header: env("V2CLIENT_TRUSTED_PROXY_HEADER"),
+            },
+            server: ServerLayer {
+                header_read_timeout: env("V2CLIENT_HEADER_READ_TIMEOUT"),
+                body_read_timeout: env("V2CLIENT_BODY_READ_TIMEOUT"),
+                request_timeout: env("V2CLIENT_REQUEST_TIMEOUT"),
             },
             keys: KeysLayer {
                 cache_ttl: env("V2CLIENT_KEY_CACHE_TTL"),
@@ -301,6 +398,18 @@ impl Settings {
         let mut settings = Self::from_layer(layer)?;
         settings.blobs = crate::blobs::BlobSettings::from_env(&settings.data_dir, env)?;
         settings.backend.faces = faces_from_env(settings.backend.faces, env)?;
+        if let Some(mb) = env("V2CLIENT_DECODE_MEMORY_MB") {
+            let mb: u64 =
+                mb.trim()
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name: "V2CLIENT_DECODE_MEMORY_MB",
+                        reason: format!("`{mb}` is not a positive number of MiB"),
+                    })?;
+            settings.backend.imaging.decode_memory = mb.saturating_mul(1024 * 1024);
+        }
         settings.metrics_token = env("V2CLIENT_METRICS_TOKEN").filter(|t| !t.trim().is_empty());
         settings.shutdown_timeout = duration(
             env("V2CLIENT_SHUTDOWN_TIMEOUT"),
@@ -385,7 +494,62 @@ impl Settings {
             )?,
             max_json_body: l.limits.max_json_body.unwrap_or(64 * 1024),
             max_extra_data: l.limits.max_extra_data.unwrap_or(16 * 1024),
+            max_liveness_body: l.limits.max_liveness_body.unwrap_or(16 * 1024 * 1024),
+            portal_per_client_per_minute: positive(
+                l.limits.portal_per_client_per_minute.unwrap_or(300),
+                "V2CLIENT_PORTAL_PER_CLIENT_PER_MINUTE",
+            )?,
+            portal_per_verification_per_minute: positive(
+                l.limits.portal_per_verification_per_minute.unwrap_or(120),
+                "V2CLIENT_PORTAL_PER_VERIFICATION_PER_MINUTE",
+            )?,
+            qr_per_client_per_minute: positive(
+                l.limits.qr_per_client_per_minute.unwrap_or(10),
+                "V2CLIENT_QR_PER_CLIENT_PER_MINUTE",
+            )?,
+            qr_per_key_per_minute: positive(
+                l.limits.qr_per_key_per_minute.unwrap_or(60),
+                "V2CLIENT_QR_PER_KEY_PER_MINUTE",
+            )?,
+            max_tracked: l.limits.max_tracked.unwrap_or(100_000).max(1),
+            trusted_proxy_header: l
+                .limits
+                .trusted_proxy_header
+                .filter(|h| !h.trim().is_empty())
+                .map(|h| {
+                    axum::http::HeaderName::from_bytes(h.trim().to_ascii_lowercase().as_bytes())
+                        .map_err(|_| ConfigError::Invalid {
+                            name: "V2CLIENT_TRUSTED_PROXY_HEADER",
+                            reason: format!("`{h}` is not a header name"),
+                        })
+                })
+                .transpose()?,
         };
+        let timeouts = TimeoutSettings {
+            header_read: duration(
+                l.server.header_read_timeout,
+                "V2CLIENT_HEADER_READ_TIMEOUT",
+                "10s",
+            )?,
+            body_read: duration(
+                l.server.body_read_timeout,
+                "V2CLIENT_BODY_READ_TIMEOUT",
+                "60s",
+            )?,
+            request: duration(l.server.request_timeout, "V2CLIENT_REQUEST_TIMEOUT", "120s")?,
+        };
+        for (d, name) in [
+            (timeouts.header_read, "V2CLIENT_HEADER_READ_TIMEOUT"),
+            (timeouts.body_read, "V2CLIENT_BODY_READ_TIMEOUT"),
+            (timeouts.request, "V2CLIENT_REQUEST_TIMEOUT"),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be longer than zero".into(),
+                });
+            }
+        }
         let backend = BackendSettings::from_layer(l.backend, l.imaging, l.faces)?;
         Ok(Settings {
             backend,
@@ -403,6 +567,7 @@ impl Settings {
             data_dir,
             database,
             limits,
+            timeouts,
             key_cache_ttl: duration(l.keys.cache_ttl, "V2CLIENT_KEY_CACHE_TTL", "5s")?,
             log: l.log.unwrap_or_else(|| "info".into()),
             log_format,
@@ -682,6 +847,52 @@ mod tests {
             "the rest keeps defaults"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn throttles_and_timeouts() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.limits.portal_per_client_per_minute, 300);
+        assert_eq!(s.limits.portal_per_verification_per_minute, 120);
+        assert_eq!(s.limits.qr_per_client_per_minute, 10);
+        assert_eq!(s.limits.qr_per_key_per_minute, 60);
+        assert_eq!(s.limits.trusted_proxy_header, None);
+        assert_eq!(s.timeouts.header_read, Duration::from_secs(10));
+        assert_eq!(s.timeouts.body_read, Duration::from_secs(60));
+        assert_eq!(s.timeouts.request, Duration::from_secs(120));
+        let s = load(&[
+            ("V2CLIENT_TRUSTED_PROXY_HEADER", "X-Forwarded-For"),
+            ("V2CLIENT_QR_PER_KEY_PER_MINUTE", "7"),
+            ("V2CLIENT_REQUEST_TIMEOUT", "5s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.limits.trusted_proxy_header.unwrap().as_str(),
+            "x-forwarded-for"
+        );
+        assert_eq!(s.limits.qr_per_key_per_minute, 7);
+        assert_eq!(s.timeouts.request, Duration::from_secs(5));
+        for (name, bad) in [
+            ("V2CLIENT_TRUSTED_PROXY_HEADER", "no spaces allowed"),
+            ("V2CLIENT_PORTAL_PER_CLIENT_PER_MINUTE", "0"),
+            ("V2CLIENT_HEADER_READ_TIMEOUT", "0s"),
+        ] {
+            let err = load(&[(name, bad)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn decode_memory_is_set_in_mib() {
+        assert_eq!(load(&[]).unwrap().backend.imaging.decode_memory, 512 << 20);
+        let s = load(&[("V2CLIENT_DECODE_MEMORY_MB", "64")]).unwrap();
+        assert_eq!(s.backend.imaging.decode_memory, 64 << 20);
+        assert!(
+            load(&[("V2CLIENT_DECODE_MEMORY_MB", "0")])
+                .unwrap_err()
+                .to_string()
+                .contains("V2CLIENT_DECODE_MEMORY_MB")
+        );
     }
 
     #[test]

@@ -31,8 +31,12 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("unsupported media type")]
     UnsupportedMediaType(String),
+    #[error("request timeout")]
+    RequestTimeout,
     #[error("rate limited")]
     RateLimited {
+        /// Whose quota ran out, for the message: "this API key", "this address"…
+        subject: &'static str,
         retry_after_secs: u64,
         limit: u32,
         reset_secs: u64,
@@ -70,6 +74,7 @@ impl ApiError {
             ApiError::InvalidStep(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ServerNotConfigured(_) | ApiError::ServiceUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -92,6 +97,7 @@ impl ApiError {
             ApiError::InvalidStep(_) => "INVALID_STEP",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            ApiError::RequestTimeout => "REQUEST_TIMEOUT",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
             ApiError::ServerNotConfigured(_) => "SERVER_NOT_CONFIGURED",
             ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
@@ -129,11 +135,17 @@ impl ApiError {
             ),
             ApiError::PayloadTooLarge(d) => ("Payload too large", d.clone()),
             ApiError::UnsupportedMediaType(d) => ("Unsupported media type", d.clone()),
+            ApiError::RequestTimeout => (
+                "Request timeout",
+                "The request was not received or answered in time; send it again".into(),
+            ),
             ApiError::RateLimited {
-                retry_after_secs, ..
+                subject,
+                retry_after_secs,
+                ..
             } => (
                 "Rate limit exceeded",
-                format!("Too many requests for this API key; retry in {retry_after_secs} s"),
+                format!("Too many requests for {subject}; retry in {retry_after_secs} s"),
             ),
             ApiError::ServerNotConfigured(d) => ("Server not configured", d.clone()),
             ApiError::ServiceUnavailable(_) => (
@@ -191,6 +203,7 @@ impl IntoResponse for ApiError {
                 retry_after_secs,
                 limit,
                 reset_secs,
+                ..
             } => {
                 res.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

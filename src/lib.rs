@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod observe;
 pub mod portal;
 pub mod ratelimit;
+pub mod serve;
 pub mod store;
 pub mod web;
 pub mod webhooks;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     pub limits: Arc<RateLimits>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Portal steps being processed by this process.
+    pub in_flight: Arc<portal::inflight::InFlight>,
 }
 
 /// Why the server cannot start with its settings.
@@ -88,14 +91,15 @@ impl AppState {
     ) -> Self {
         // Webhook deliveries build TLS clients.
         install_tls_provider();
-        let limits = RateLimits::new(
-            settings.limits.generate_per_minute,
-            settings.limits.check_config_per_minute,
+        let limits = RateLimits::local(
+            ratelimit::Quotas::from_settings(&settings.limits),
+            settings.limits.max_tracked,
         );
         AppState {
             keys: Arc::new(KeyCache::new(settings.key_cache_ttl)),
             limits: Arc::new(limits),
             metrics: Arc::default(),
+            in_flight: Arc::default(),
             settings: Arc::new(settings),
             store,
             backend,
@@ -105,22 +109,35 @@ impl AppState {
 }
 
 /// The complete router: operator API, health, pages, with logging and request ids.
+///
+/// Layers, outermost first: extension methods are refused (`405`) before anything else;
+/// panics become `500`s; a caller's request id is kept only when short and plain; every
+/// request is counted and logged once; then its body and its answer are held to the
+/// configured time limits ([`serve`]).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(api::router(&state))
         .merge(portal::api::router(&state))
         .merge(health::router())
         .merge(web::router())
-        .merge(portal::router())
+        .merge(portal::router(&state))
         .route("/metrics", axum::routing::get(metrics::handler))
+        // Every route answers a wrong method in the error shape, pages included.
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            serve::limit_request_time,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             observe::log_request,
         ))
         .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
         .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(observe::sanitize_request_id))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(axum::middleware::from_fn(observe::refuse_unknown_methods))
         .with_state(state)
 }
 
@@ -135,31 +152,29 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let deadline = state.settings.shutdown_timeout;
+    let header_read = state.settings.timeouts.header_read;
     let upkeep = tokio::spawn(upkeep(state.clone()));
     let key_changes = tokio::spawn(auth::follow_key_changes(
         state.store.clone(),
         state.keys.clone(),
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped.clone()));
-    let mut signalled = stopped;
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        // Stop taking new work: the listener closes, the dispatcher finishes its round.
-        let _ = stop.send(true);
-    });
-    // In-flight requests get until the deadline; then the rest are dropped. Every write
-    // is a transaction, so a dropped request leaves nothing half-written.
-    let result = tokio::select! {
-        r = server => r,
-        _ = async {
-            let _ = signalled.wait_for(|stopping| *stopping).await;
-            tokio::time::sleep(deadline).await;
-        } => {
-            tracing::warn!(?deadline, "shutdown deadline passed; dropping unfinished requests");
-            Ok(())
-        }
-    };
+    let dispatcher = tokio::spawn(webhooks::dispatch::run(state.clone(), stopped));
+    // In-flight requests get until the deadline once the signal came; then the rest are
+    // dropped. Every write is a transaction, so a dropped request leaves nothing
+    // half-written.
+    let result = serve::serve(
+        listener,
+        app(state),
+        header_read,
+        async move {
+            shutdown.await;
+            // Stop taking new work: the listener closes, the dispatcher finishes its round.
+            let _ = stop.send(true);
+        },
+        deadline,
+    )
+    .await;
     upkeep.abort();
     key_changes.abort();
     if tokio::time::timeout(deadline, dispatcher).await.is_err() {

@@ -58,21 +58,25 @@ impl Histogram {
     }
 }
 
+/// Request counters are labelled by method, route template and status class only: all
+/// three come from closed sets (standard methods, the routes this service registers plus
+/// `(unmatched)`, five classes), so no client can add a series.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
     backend: Mutex<BTreeMap<&'static str, Histogram>>,
     deliveries: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Metrics {
-    pub fn request(&self, method: &str, route: &str, status: u16, took: Duration) {
+    /// `method`: a standard method's name; `route`: the matched route template.
+    pub fn request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
         *self
             .requests
             .lock()
             .expect("metrics poisoned")
-            .entry((method.to_owned(), route.to_owned(), status))
+            .entry((method, route.to_owned(), status_class(status)))
             .or_default() += 1;
         self.latency
             .lock()
@@ -102,9 +106,16 @@ impl Metrics {
             .or_default() += 1;
     }
 
-    fn render(&self, by_status: &[(String, i64)], outbox: i64) -> String {
+    fn render(
+        &self,
+        by_status: &[(String, i64)],
+        outbox: i64,
+        decode: Option<&crate::imaging::DecodeBudget>,
+    ) -> String {
         let mut out = String::new();
-        out.push_str("# HELP v2client_http_requests_total Requests by method, route and status.\n");
+        out.push_str(
+            "# HELP v2client_http_requests_total Requests by method, route and status class.\n",
+        );
         out.push_str("# TYPE v2client_http_requests_total counter\n");
         for ((method, route, status), n) in self.requests.lock().expect("metrics poisoned").iter() {
             let _ = writeln!(
@@ -151,7 +162,30 @@ impl Metrics {
         out.push_str("# HELP v2client_webhook_outbox_depth Webhook events waiting for delivery.\n");
         out.push_str("# TYPE v2client_webhook_outbox_depth gauge\n");
         let _ = writeln!(out, "v2client_webhook_outbox_depth {outbox}");
+        if let Some(b) = decode {
+            out.push_str(
+                "# HELP v2client_decode_memory_bytes Decoded-image memory budget: capacity, reserved now, most ever reserved.\n",
+            );
+            out.push_str("# TYPE v2client_decode_memory_bytes gauge\n");
+            for (kind, n) in [
+                ("capacity", b.capacity()),
+                ("reserved", b.in_use()),
+                ("peak", b.peak()),
+            ] {
+                let _ = writeln!(out, "v2client_decode_memory_bytes{{kind=\"{kind}\"}} {n}");
+            }
+        }
         out
+    }
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 
@@ -184,7 +218,9 @@ pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> Respo
     };
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&by_status, outbox),
+        state
+            .metrics
+            .render(&by_status, outbox, state.backend.decode_budget().as_deref()),
     )
         .into_response()
 }

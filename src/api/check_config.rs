@@ -16,7 +16,7 @@ pub async fn check_config(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
 ) -> Result<Response, ApiError> {
-    let rate = state.limits.check(Bucket::CheckConfig, &key)?;
+    let rate = state.limits.check(Bucket::CheckConfig, &key).await?;
     let mut problems: Vec<Value> = Vec::new();
     let database_ok = match state.store.ping().await {
         Ok(()) => true,

@@ -43,7 +43,7 @@ pub async fn generate(
     headers: HeaderMap,
     OptionalJson(request): OptionalJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
-    let rate = state.limits.check(Bucket::Generate, &key)?;
+    let rate = state.limits.check(Bucket::Generate, &key).await?;
     let request = request.unwrap_or_default();
 
     let extra_data = match request.extra_data {

@@ -16,7 +16,9 @@ use crate::domain::DocumentType;
 use crate::faces::{
     self, Challenge, FaceBox, FaceDetector, FaceMatch, FaceModels, FacesConfig, Thresholds,
 };
-use crate::imaging::{self, ImagingConfig, ImagingError};
+use crate::imaging::{
+    self, DecodeBudget, DecodeLimits, ImagingConfig, ImagingError, Probe, Reservation, decode_cost,
+};
 
 /// A measurement this close to its threshold (as a share of it) passes but is flagged
 /// `borderline`, which sends the verification to manual review.
@@ -37,6 +39,9 @@ struct Engine {
     detector: &'static FaceDetector,
     /// Recognition and passive-liveness models, shared by every backend of the process.
     models: Arc<FaceModels>,
+    /// What decoded pixels may hold at once, over all jobs (workers bound the jobs, not
+    /// their size).
+    budget: Arc<DecodeBudget>,
 }
 
 impl LocalBackend {
@@ -59,6 +64,7 @@ impl LocalBackend {
                 faces,
                 detector: FaceDetector::shared(),
                 models,
+                budget: DecodeBudget::new(imaging.decode_memory),
             }),
             permits: Arc::new(Semaphore::new(workers)),
         })
@@ -67,6 +73,11 @@ impl LocalBackend {
     /// The loaded face models (names, versions, hashes).
     pub fn models(&self) -> &faces::ModelInfo {
         &self.inner.models.info
+    }
+
+    /// The memory budget of decoded images.
+    pub fn decode_budget(&self) -> &Arc<DecodeBudget> {
+        &self.inner.budget
     }
 
     /// Run `job` on the blocking pool once a permit is free.
@@ -111,6 +122,11 @@ impl Engine {
         side: Side,
         image: &[u8],
     ) -> Result<DocumentResult, BackendError> {
+        // Reserved from the header before any pixel exists, held until the job is done.
+        let header = imaging::probe(image, &self.imaging.limits).map_err(invalid)?;
+        let _pixels = self
+            .budget
+            .reserve(decode_cost(header.width, header.height));
         let a = imaging::analyse_document(image, document_type, &self.imaging).map_err(invalid)?;
         let mut reasons: Vec<String> = a.reasons.iter().map(|r| r.code().to_owned()).collect();
         let t = &self.imaging.quality;
@@ -181,43 +197,80 @@ impl Engine {
         })
     }
 
+    /// Decode one image of a known header under `limits`, with its memory reserved.
+    fn decode_reserved(
+        &self,
+        bytes: &[u8],
+        header: &Probe,
+        limits: &DecodeLimits,
+    ) -> Result<(RgbImage, Reservation), BackendError> {
+        let reservation = self
+            .budget
+            .reserve(decode_cost(header.width, header.height));
+        let decoded = imaging::decode(bytes, limits).map_err(invalid)?;
+        Ok((decoded.image, reservation))
+    }
+
     fn check_liveness(
         &self,
         challenge: Challenge,
         frames: &[Bytes],
     ) -> Result<LivenessResult, BackendError> {
-        let decoded = frames
+        let limits = self.imaging.frame_limits;
+        // Every header first: a burst with one unusable or oversized frame is refused
+        // before any pixel is decoded.
+        let headers = frames
             .iter()
-            .map(|f| {
-                imaging::decode(f, &self.imaging.limits)
-                    .map(|d| DynamicImage::ImageRgb8(d.image))
-                    .map_err(invalid)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let check = faces::check_liveness(self.detector, challenge, &decoded, &self.faces);
+            .map(|f| imaging::probe(f, &limits))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let check = match faces::refuse_frame_count(challenge, frames.len(), &self.faces) {
+            Some(refused) => refused,
+            None => {
+                // One frame at a time: a burst never holds more than one frame's pixels.
+                let mut seen = Vec::with_capacity(frames.len());
+                for (bytes, header) in frames.iter().zip(&headers) {
+                    let (frame, _pixels) = self.decode_reserved(bytes, header, &limits)?;
+                    let frame = DynamicImage::ImageRgb8(frame);
+                    seen.push(faces::observe_frame(self.detector, &frame, &self.faces));
+                }
+                faces::judge_burst(challenge, seen, &self.faces)
+            }
+        };
         let mut metrics =
             serde_json::to_value(&check).map_err(|e| BackendError::Internal(e.to_string()))?;
         let mut flags = Vec::new();
         let selfie = check.selfie_frame.filter(|_| check.passed());
-        let selfie_jpeg = match selfie.and_then(|i| decoded.get(i).map(|f| (i, f))) {
-            Some((index, frame)) => {
+        let selfie_jpeg = match selfie {
+            Some(index) => {
                 // Passive liveness on the selfie and on the burst's first and last frames,
-                // the two ends of the movement.
-                let mut picks = vec![index, 0, decoded.len() - 1];
+                // the two ends of the movement; each decoded again, one at a time.
+                let mut picks = vec![index, 0, frames.len() - 1];
                 picks.sort_unstable();
                 picks.dedup();
-                let rgb: Vec<(usize, RgbImage)> = picks
-                    .into_iter()
-                    .map(|i| (i, decoded[i].to_rgb8()))
-                    .collect();
-                let refs: Vec<(usize, &RgbImage)> = rgb.iter().map(|(i, f)| (*i, f)).collect();
-                let passive =
-                    faces::passive::score_frames(&self.models, &refs, &self.faces.passive_liveness)
-                        .map_err(inference)?;
+                let mut scored = Vec::new();
+                let mut selfie_jpeg = None;
+                for i in picks {
+                    let (frame, _pixels) =
+                        self.decode_reserved(&frames[i], &headers[i], &limits)?;
+                    if let Some(score) =
+                        faces::passive::score_frame(&self.models, &frame).map_err(inference)?
+                    {
+                        scored.push((i, score));
+                    }
+                    if i == index {
+                        selfie_jpeg = Some(jpeg(&frame, self.imaging.jpeg_quality)?);
+                    }
+                }
+                let passive = faces::PassiveLiveness::from_scores(
+                    &self.models,
+                    scored,
+                    &self.faces.passive_liveness,
+                );
                 flags.extend(passive.flag().map(str::to_owned));
                 metrics["passive"] = serde_json::to_value(&passive)
                     .map_err(|e| BackendError::Internal(e.to_string()))?;
-                Some(jpeg(&frame.to_rgb8(), self.imaging.jpeg_quality)?)
+                selfie_jpeg
             }
             None => None,
         };
@@ -240,11 +293,17 @@ impl Engine {
         document: &[u8],
         thresholds: Thresholds,
     ) -> Result<FaceMatch, BackendError> {
-        let load = |b: &[u8]| {
-            imaging::decode(b, &self.imaging.limits)
-                .map(|d| d.image)
-                .map_err(invalid)
-        };
+        let limits = &self.imaging.limits;
+        let (s, d) = (
+            imaging::probe(selfie, limits).map_err(invalid)?,
+            imaging::probe(document, limits).map_err(invalid)?,
+        );
+        // Both images are held together: one reservation for both, so two comparisons
+        // never each hold one half while waiting for the other.
+        let _pixels = self
+            .budget
+            .reserve(decode_cost(s.width, s.height) + decode_cost(d.width, d.height));
+        let load = |b: &[u8]| imaging::decode(b, limits).map(|d| d.image).map_err(invalid);
         let (selfie, document) = (load(selfie)?, load(document)?);
         faces::compare(&self.models, &selfie, &document, thresholds).map_err(inference)
     }
@@ -302,6 +361,10 @@ impl VerificationBackend for LocalBackend {
 
     fn models(&self) -> Option<faces::ModelInfo> {
         Some(self.inner.models.info.clone())
+    }
+
+    fn decode_budget(&self) -> Option<Arc<DecodeBudget>> {
+        Some(self.inner.budget.clone())
     }
 
     async fn decide(&self, input: DecisionInput) -> Result<Decision, BackendError> {

@@ -167,6 +167,12 @@ pub trait VerificationBackend: Send + Sync + 'static {
         None
     }
 
+    /// The memory budget of the images this backend decodes in this process, if it
+    /// decodes any here.
+    fn decode_budget(&self) -> Option<Arc<crate::imaging::DecodeBudget>> {
+        None
+    }
+
     /// Decide a whole verification from its steps.
     async fn decide(&self, input: DecisionInput) -> Result<Decision, BackendError>;
 }

@@ -245,11 +245,66 @@ pub fn check_liveness(
     frames: &[DynamicImage],
     config: &FacesConfig,
 ) -> LivenessCheck {
+    if let Some(refused) = refuse_frame_count(challenge, frames.len(), config) {
+        return refused;
+    }
+    let seen: Vec<FrameObservation> = frames
+        .iter()
+        .map(|f| observe_frame(detector, f, config))
+        .collect();
+    judge_burst(challenge, seen, config)
+}
+
+/// What the burst check needs from one frame, without its pixels: a burst can be
+/// decoded and observed one frame at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameObservation {
+    pub width: u32,
+    pub height: u32,
+    /// Every face found, highest score first.
+    pub faces: Vec<FaceBox>,
+    thumb: Option<Vec<u8>>,
+}
+
+/// Find the faces of one frame and keep its thumbnail.
+pub fn observe_frame(
+    detector: &FaceDetector,
+    frame: &DynamicImage,
+    config: &FacesConfig,
+) -> FrameObservation {
+    FrameObservation {
+        width: frame.width(),
+        height: frame.height(),
+        faces: detector.detect(frame, &config.detection),
+        thumb: thumbnail(frame),
+    }
+}
+
+/// The refusal of a burst of `count` frames, before any frame is looked at, when the
+/// count is outside what the check accepts.
+pub fn refuse_frame_count(
+    challenge: Challenge,
+    count: usize,
+    config: &FacesConfig,
+) -> Option<LivenessCheck> {
     let cfg = config.liveness.sanitized();
-    let mut check = LivenessCheck {
+    let reason = if count < cfg.min_frames {
+        LivenessReason::TooFewFrames
+    } else if count > cfg.max_frames {
+        LivenessReason::TooManyFrames
+    } else {
+        return None;
+    };
+    let mut check = empty_check(challenge, count, &cfg);
+    check.reason = Some(reason);
+    Some(check)
+}
+
+fn empty_check(challenge: Challenge, count: usize, cfg: &LivenessConfig) -> LivenessCheck {
+    LivenessCheck {
         challenge,
         reason: None,
-        frame_count: frames.len(),
+        frame_count: count,
         frames: Vec::new(),
         size_ratio: None,
         required_size_change: cfg.min_size_change,
@@ -257,26 +312,30 @@ pub fn check_liveness(
         required_frame_difference: cfg.min_frame_difference,
         selfie_frame: None,
         selfie: None,
-    };
-    if frames.len() < cfg.min_frames {
-        check.reason = Some(LivenessReason::TooFewFrames);
-        return check;
     }
-    if frames.len() > cfg.max_frames {
-        check.reason = Some(LivenessReason::TooManyFrames);
-        return check;
-    }
+}
 
-    let thumbs: Vec<Option<Vec<u8>>> = frames.iter().map(thumbnail).collect();
+/// Judge a burst from its frames' observations, in capture order.
+pub fn judge_burst(
+    challenge: Challenge,
+    seen: Vec<FrameObservation>,
+    config: &FacesConfig,
+) -> LivenessCheck {
+    if let Some(refused) = refuse_frame_count(challenge, seen.len(), config) {
+        return refused;
+    }
+    let cfg = config.liveness.sanitized();
+    let mut check = empty_check(challenge, seen.len(), &cfg);
+    let thumbs: Vec<&Option<Vec<u8>>> = seen.iter().map(|o| &o.thumb).collect();
     let mut min_difference: Option<f64> = None;
-    for (index, frame) in frames.iter().enumerate() {
-        let (width, height) = (frame.width(), frame.height());
-        let faces = detector.detect(frame, &config.detection);
+    for (index, o) in seen.iter().enumerate() {
+        let (width, height) = (o.width, o.height);
+        let faces = o.faces.clone();
         let face = largest(&faces);
         let frame_area = (u64::from(width) * u64::from(height)).max(1) as f64;
         let mut copy_of = None;
         for earlier in 0..index {
-            let Some(d) = difference(&thumbs[earlier], &thumbs[index]) else {
+            let Some(d) = difference(thumbs[earlier], thumbs[index]) else {
                 continue;
             };
             min_difference = Some(min_difference.map_or(d, |m| m.min(d)));
@@ -293,7 +352,7 @@ pub fn check_liveness(
             face_area_ratio: face.map(|f| f.area() as f64 / frame_area),
             difference_from_previous: index
                 .checked_sub(1)
-                .and_then(|prev| difference(&thumbs[prev], &thumbs[index])),
+                .and_then(|prev| difference(thumbs[prev], thumbs[index])),
             copy_of,
         });
     }

@@ -30,8 +30,9 @@ pub use checks::{
 };
 pub use detect::{DetectionConfig, FaceDetector, detect_faces};
 pub use liveness::{
-    Challenge, FrameReport, LIVENESS_FAILED, LivenessCheck, LivenessConfig, LivenessReason,
-    UnknownChallenge, check_liveness,
+    Challenge, FrameObservation, FrameReport, LIVENESS_FAILED, LivenessCheck, LivenessConfig,
+    LivenessReason, UnknownChallenge, check_liveness, judge_burst, observe_frame,
+    refuse_frame_count,
 };
 pub use matching::{FaceMatch, FaceMatchReason, MatchDecision, Thresholds, compare};
 pub use models::{FaceModels, ModelInfo, ModelsConfig};

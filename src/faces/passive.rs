@@ -65,17 +65,39 @@ pub fn score_frames(
 ) -> tract_onnx::prelude::TractResult<PassiveLiveness> {
     let mut scored = Vec::new();
     for &(index, img) in frames {
-        if let Some(face) = recognition::detect(models, img)?.first() {
-            let score = recognition::spoof_score(models, img, face)?;
-            scored.push((index, (score * 10_000.0).round() / 10_000.0));
+        if let Some(score) = score_frame(models, img)? {
+            scored.push((index, score));
         }
     }
-    let spoof_score = scored.iter().map(|(_, s)| *s).reduce(f64::max);
-    Ok(PassiveLiveness {
-        spoof_score,
-        threshold: config.spoof_threshold,
-        spoof_suspected: spoof_score.is_some_and(|s| s > config.spoof_threshold),
-        frames: scored,
-        model: models.info.clone(),
-    })
+    Ok(PassiveLiveness::from_scores(models, scored, config))
+}
+
+/// The spoof score of the most certain face in one frame; `None` without a face.
+pub fn score_frame(
+    models: &FaceModels,
+    img: &RgbImage,
+) -> tract_onnx::prelude::TractResult<Option<f64>> {
+    let Some(face) = recognition::detect(models, img)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let score = recognition::spoof_score(models, img, &face)?;
+    Ok(Some((score * 10_000.0).round() / 10_000.0))
+}
+
+impl PassiveLiveness {
+    /// The result over frames scored one at a time with [`score_frame`].
+    pub fn from_scores(
+        models: &FaceModels,
+        scored: Vec<(usize, f64)>,
+        config: &PassiveLivenessConfig,
+    ) -> PassiveLiveness {
+        let spoof_score = scored.iter().map(|(_, s)| *s).reduce(f64::max);
+        PassiveLiveness {
+            spoof_score,
+            threshold: config.spoof_threshold,
+            spoof_suspected: spoof_score.is_some_and(|s| s > config.spoof_threshold),
+            frames: scored,
+            model: models.info.clone(),
+        }
+    }
 }

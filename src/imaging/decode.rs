@@ -36,6 +36,17 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// A liveness frame. The portal sends frames of at most 1024 px a side; 4 MP leaves
+    /// room for other capture UIs and keeps one decoded frame near 12 MB.
+    pub const FRAME: DecodeLimits = DecodeLimits {
+        max_bytes: 4 * 1024 * 1024,
+        max_width: 4096,
+        max_height: 4096,
+        max_pixels: 4_000_000,
+    };
+}
+
 /// The formats accepted for upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -67,12 +78,39 @@ pub struct Decoded {
     pub exif_orientation: u8,
 }
 
-/// Decode `bytes` under `limits`, apply the EXIF orientation and return bare RGB pixels.
-///
-/// Dimensions come from the header and are checked before the pixel buffer is allocated, so
-/// a small file declaring a huge image is refused at once. Alpha is flattened onto white
-/// (transparent areas would otherwise be whatever colour the encoder left behind).
-pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, ImagingError> {
+/// What an image's header says, read without decoding any pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Check `bytes` against `limits` from the header alone: format by content, size in
+/// bytes, then width, height and area. What [`decode`] would refuse before allocating
+/// pixels, this refuses too, so a caller can reserve memory for the decode first.
+pub fn probe(bytes: &[u8], limits: &DecodeLimits) -> Result<Probe, ImagingError> {
+    let format = check_bytes(bytes, limits)?;
+    let dimensions = catch_unwind(AssertUnwindSafe(|| match format {
+        Format::Jpeg => JpegDecoder::new(Cursor::new(bytes)).map(|d| d.dimensions()),
+        Format::Png => PngDecoder::new(Cursor::new(bytes)).map(|d| d.dimensions()),
+        Format::WebP => WebPDecoder::new(Cursor::new(bytes)).map(|d| d.dimensions()),
+    }))
+    .unwrap_or_else(|_| {
+        Err(image::ImageError::IoError(std::io::Error::other(
+            "decoder failed",
+        )))
+    });
+    let (width, height) = dimensions.map_err(corrupt)?;
+    check_dimensions(width, height, limits)?;
+    Ok(Probe {
+        format,
+        width,
+        height,
+    })
+}
+
+fn check_bytes(bytes: &[u8], limits: &DecodeLimits) -> Result<Format, ImagingError> {
     let format = sniff(bytes).ok_or(ImagingError::UnsupportedFormat)?;
     if bytes.len() > limits.max_bytes {
         return Err(ImagingError::TooLarge(format!(
@@ -81,6 +119,16 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, ImagingErr
             limits.max_bytes
         )));
     }
+    Ok(format)
+}
+
+/// Decode `bytes` under `limits`, apply the EXIF orientation and return bare RGB pixels.
+///
+/// Dimensions come from the header and are checked before the pixel buffer is allocated, so
+/// a small file declaring a huge image is refused at once. Alpha is flattened onto white
+/// (transparent areas would otherwise be whatever colour the encoder left behind).
+pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, ImagingError> {
+    let format = check_bytes(bytes, limits)?;
     // Decoders are third-party code fed hostile input: a panic in one must surface as a
     // corrupt image, not take the worker down.
     catch_unwind(AssertUnwindSafe(|| match format {

@@ -8,6 +8,7 @@
 //! (perspective warp to the true aspect ratio) → [`encode_jpeg`] (pixels only, no metadata).
 //! [`redact_crop`] and [`redact_original`] hide fields when images are served.
 
+pub mod budget;
 pub mod crop;
 pub mod decode;
 pub mod detect;
@@ -19,8 +20,9 @@ pub mod quality;
 pub mod redact;
 pub mod synth;
 
+pub use budget::{DecodeBudget, Reservation, decode_cost};
 pub use crop::{crop_document, crop_size};
-pub use decode::{DecodeLimits, Decoded, Format, decode, sniff};
+pub use decode::{DecodeLimits, Decoded, Format, Probe, decode, probe, sniff};
 pub use detect::{Detection, DetectionConfig, detect_document};
 pub use encode::{JPEG_QUALITY, encode_jpeg};
 pub use error::{ImagingError, Reason};
@@ -41,7 +43,13 @@ use crate::domain::DocumentType;
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImagingConfig {
+    /// Ceilings of a document photo.
     pub limits: DecodeLimits,
+    /// Ceilings of one liveness frame: a camera frame, a few megapixels at most.
+    pub frame_limits: DecodeLimits,
+    /// Bytes that decoded images may hold at once in this process, over every upload
+    /// being checked (see [`DecodeBudget`]).
+    pub decode_memory: u64,
     pub quality: QualityThresholds,
     pub detection: DetectionConfig,
     /// JPEG quality of stored images.
@@ -54,6 +62,8 @@ impl Default for ImagingConfig {
     fn default() -> Self {
         ImagingConfig {
             limits: DecodeLimits::default(),
+            frame_limits: DecodeLimits::FRAME,
+            decode_memory: 512 * 1024 * 1024,
             quality: QualityThresholds::default(),
             detection: DetectionConfig::default(),
             jpeg_quality: JPEG_QUALITY,

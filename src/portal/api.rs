@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::backend::{BackendError, DecisionInput, Side, StepOutcome, Verdict};
-use crate::body::OptionalJson;
+use crate::body::{self as request_body, read_optional_json};
 use crate::domain::ids::random_bytes;
 use crate::domain::portal::{self, Refusal, Step, StepTally};
 use crate::domain::verification::{now, rfc3339};
@@ -26,29 +26,77 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::faces::{Challenge, FaceMatch, FaceMatchReason};
+use crate::portal::inflight::Running;
 use crate::webhooks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let max_image = state.settings.backend.imaging.limits.max_bytes;
+    // Each route reads at most its own limit (DefaultBodyLimit bounds the multipart
+    // reader; the JSON steps read through `read_optional_json` with the same number).
+    let limits = BodyLimits::of(state);
     Router::new()
         .route("/api/portal/{verification_id}", get(get_state))
-        .route("/api/portal/{verification_id}/terms", post(terms))
+        .route(
+            "/api/portal/{verification_id}/terms",
+            post(terms).layer(DefaultBodyLimit::max(limits.json)),
+        )
         .route(
             "/api/portal/{verification_id}/document/{side}",
-            post(document),
+            post(document).layer(DefaultBodyLimit::max(limits.document)),
         )
-        .route("/api/portal/{verification_id}/liveness", post(liveness))
-        .route("/api/portal/{verification_id}/form", post(form))
+        .route(
+            "/api/portal/{verification_id}/liveness",
+            post(liveness).layer(DefaultBodyLimit::max(limits.liveness)),
+        )
+        .route(
+            "/api/portal/{verification_id}/form",
+            post(form).layer(DefaultBodyLimit::max(limits.json)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_site_only,
         ))
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        // A liveness burst holds up to 8 frames.
-        .layer(DefaultBodyLimit::max(
-            max_image.saturating_mul(8) + 64 * 1024,
+        // Outermost, so it runs first: a throttled client costs no lookup.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::throttle::portal_api,
         ))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::middleware::map_response(no_store))
+}
+
+/// Room for a multipart body's boundaries, part headers and small text fields.
+const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
+/// Most parts a multipart body may have, whatever their names.
+const MAX_PARTS: usize = 16;
+
+/// How much each step route reads, from the settings.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    /// Terms and form: small JSON objects.
+    json: usize,
+    /// One document photo and its `document_type`.
+    document: usize,
+    /// A whole liveness burst.
+    liveness: usize,
+    /// One frame of a burst.
+    frame: usize,
+    /// One document photo.
+    image: usize,
+}
+
+impl BodyLimits {
+    fn of(state: &AppState) -> Self {
+        let s = &state.settings;
+        let image = s.backend.imaging.limits.max_bytes;
+        BodyLimits {
+            json: s.limits.max_json_body,
+            document: image.saturating_add(MULTIPART_OVERHEAD),
+            liveness: s.limits.max_liveness_body,
+            frame: s.backend.imaging.frame_limits.max_bytes,
+            image,
+        }
+    }
 }
 
 async fn no_store(mut res: Response) -> Response {
@@ -154,12 +202,34 @@ impl Loaded {
 
 async fn load(state: &AppState, raw_id: &str) -> Result<Loaded, ApiError> {
     let id = VerificationId::parse(raw_id).ok_or(ApiError::VerificationNotFound)?;
+    load_id(state, &id).await
+}
+
+async fn load_id(state: &AppState, id: &VerificationId) -> Result<Loaded, ApiError> {
     let (v, attempts) = state
         .store
-        .get_verification_with_attempts(&id)
+        .get_verification_with_attempts(id)
         .await?
         .ok_or(ApiError::VerificationNotFound)?;
     Ok(Loaded::new(v, attempts))
+}
+
+/// Claim `step` of the verification for this request, then load it and check that the
+/// step can be submitted now. Claiming first means a submission that waited for another
+/// of the same step sees that one's outcome (and is refused) instead of running again.
+/// The claim is released when the returned guard is dropped, after the commit.
+async fn begin_step(
+    state: &AppState,
+    raw_id: &str,
+    step: Step,
+) -> Result<(Running, Loaded), ApiError> {
+    let id = VerificationId::parse(raw_id).ok_or(ApiError::VerificationNotFound)?;
+    let running = state.in_flight.begin(&id, step).ok_or_else(|| {
+        ApiError::InvalidStep("this step is already being processed; wait for its answer".into())
+    })?;
+    let l = load_id(state, &id).await?;
+    portal::check_submission(&l.v, step, l.current, now()).map_err(refused)?;
+    Ok((running, l))
 }
 
 fn step_name(step: Option<Step>) -> &'static str {
@@ -279,10 +349,11 @@ fn refused(r: Refusal) -> ApiError {
 async fn terms(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<Value>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, Step::Terms, l.current, now()).map_err(refused)?;
+    let (_running, l) = begin_step(&state, &id, Step::Terms).await?;
+    // Only now, with a verification that takes this step, is the body read.
+    let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
     if body.as_ref().and_then(|b| b["accepted"].as_bool()) != Some(true) {
         return Err(ApiError::InvalidRequest(
             "send {\"accepted\": true} to accept the terms".into(),
@@ -337,18 +408,55 @@ fn backend_error(e: BackendError) -> ApiError {
     }
 }
 
-/// Multipart fields by name, in order, with size errors as 413.
-async fn read_multipart(mut mp: Multipart) -> Result<Vec<(String, Bytes)>, ApiError> {
-    let mut out = Vec::new();
-    loop {
-        let field = match mp.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(multipart_error(e)),
+/// What a multipart body may carry under one name.
+struct PartSpec {
+    name: &'static str,
+    /// Most bytes one such part may hold.
+    max_bytes: usize,
+    /// Most parts of this name.
+    max_count: usize,
+}
+
+/// The parts named in `specs`, in order, each read chunk by chunk against its own cap, so
+/// an oversized part is refused (413) as soon as it passes the cap. Parts of other names
+/// are skipped unread; at most [`MAX_PARTS`] parts in all.
+async fn read_parts(
+    request: Request,
+    state: &AppState,
+    specs: &[PartSpec],
+) -> Result<Vec<(&'static str, Bytes)>, ApiError> {
+    let mut mp = Multipart::from_request(request.map(request_body::paced), state)
+        .await
+        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
+    let mut out: Vec<(&'static str, Bytes)> = Vec::new();
+    let mut parts = 0;
+    while let Some(mut field) = mp.next_field().await.map_err(multipart_error)? {
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(ApiError::InvalidRequest(format!(
+                "a multipart body here has at most {MAX_PARTS} parts"
+            )));
+        }
+        let Some(spec) = specs.iter().find(|s| Some(s.name) == field.name()) else {
+            continue;
         };
-        let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field.bytes().await.map_err(multipart_error)?;
-        out.push((name, bytes));
+        if out.iter().filter(|(n, _)| *n == spec.name).count() == spec.max_count {
+            return Err(ApiError::InvalidRequest(format!(
+                "send at most {} `{}` parts",
+                spec.max_count, spec.name
+            )));
+        }
+        let mut buf = bytes::BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if buf.len() + chunk.len() > spec.max_bytes {
+                return Err(ApiError::PayloadTooLarge(format!(
+                    "each `{}` part may hold at most {} bytes",
+                    spec.name, spec.max_bytes
+                )));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        out.push((spec.name, buf.freeze()));
     }
     Ok(out)
 }
@@ -356,8 +464,10 @@ async fn read_multipart(mut mp: Multipart) -> Result<Vec<(String, Bytes)>, ApiEr
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::PayloadTooLarge("the upload is larger than this route accepts".into())
+    } else if request_body::is_timeout(&e) {
+        ApiError::RequestTimeout
     } else {
-        ApiError::InvalidRequest(format!("malformed multipart body: {e}"))
+        ApiError::InvalidRequest(format!("malformed multipart body: {}", e.body_text()))
     }
 }
 
@@ -375,15 +485,14 @@ fn require_multipart(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn field<'a>(parts: &'a [(String, Bytes)], name: &str) -> Option<&'a Bytes> {
-    parts.iter().find(|(n, _)| n == name).map(|(_, b)| b)
+fn field<'a>(parts: &'a [(&'static str, Bytes)], name: &str) -> Option<&'a Bytes> {
+    parts.iter().find(|(n, _)| *n == name).map(|(_, b)| b)
 }
 
 /// `POST /api/portal/{id}/document/{front|back}`: multipart `document_type`, `image`.
 async fn document(
     State(state): State<AppState>,
     Path((id, side)): Path<(String, String)>,
-    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
     let side: Side = side.parse().map_err(|_| ApiError::RouteNotFound)?;
@@ -391,13 +500,27 @@ async fn document(
         Side::Front => Step::DocumentFront,
         Side::Back => Step::DocumentBack,
     };
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, step, l.current, now()).map_err(refused)?;
-    require_multipart(&headers)?;
-    let mp = Multipart::from_request(request, &state)
-        .await
-        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
-    let parts = read_multipart(mp).await?;
+    let (_running, l) = begin_step(&state, &id, step).await?;
+    let limits = BodyLimits::of(&state);
+    require_multipart(request.headers())?;
+    request_body::check_declared_length(request.headers(), limits.document)?;
+    let parts = read_parts(
+        request,
+        &state,
+        &[
+            PartSpec {
+                name: "document_type",
+                max_bytes: 64,
+                max_count: 1,
+            },
+            PartSpec {
+                name: "image",
+                max_bytes: limits.image,
+                max_count: 1,
+            },
+        ],
+    )
+    .await?;
     let doc_type: DocumentType = field(&parts, "document_type")
         .and_then(|b| std::str::from_utf8(b).ok())
         .ok_or_else(|| ApiError::InvalidRequest("missing field `document_type`".into()))?
@@ -450,26 +573,34 @@ async fn document(
     commit(&state, l, next, outcome).await
 }
 
+/// Most frames in a liveness burst.
+const MAX_FRAMES: usize = 8;
+
 /// `POST /api/portal/{id}/liveness`: multipart `frames`, 2 to 8, first to last.
 async fn liveness(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, Step::Liveness, l.current, now()).map_err(refused)?;
-    require_multipart(&headers)?;
-    let mp = Multipart::from_request(request, &state)
-        .await
-        .map_err(|e| ApiError::InvalidRequest(format!("malformed multipart body: {e}")))?;
-    let frames: Vec<Bytes> = read_multipart(mp)
-        .await?
-        .into_iter()
-        .filter(|(n, b)| n == "frames" && !b.is_empty())
-        .map(|(_, b)| b)
-        .collect();
-    if !(2..=8).contains(&frames.len()) {
+    let (_running, l) = begin_step(&state, &id, Step::Liveness).await?;
+    let limits = BodyLimits::of(&state);
+    require_multipart(request.headers())?;
+    request_body::check_declared_length(request.headers(), limits.liveness)?;
+    let frames: Vec<Bytes> = read_parts(
+        request,
+        &state,
+        &[PartSpec {
+            name: "frames",
+            max_bytes: limits.frame,
+            max_count: MAX_FRAMES,
+        }],
+    )
+    .await?
+    .into_iter()
+    .map(|(_, b)| b)
+    .filter(|b| !b.is_empty())
+    .collect();
+    if !(2..=MAX_FRAMES).contains(&frames.len()) {
         return Err(ApiError::InvalidRequest(format!(
             "send 2 to 8 `frames`, not {}",
             frames.len()
@@ -516,15 +647,18 @@ async fn liveness(
 async fn form(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<Value>,
+    request: Request,
 ) -> Result<Response, ApiError> {
-    let l = load(&state, &id).await?;
-    portal::check_submission(&l.v, Step::FormData, l.current, now()).map_err(refused)?;
+    let (_running, l) = begin_step(&state, &id, Step::FormData).await?;
+    let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
     let Some(Value::Object(values)) = body else {
         return Err(ApiError::InvalidRequest(
             "send a JSON object of form field values".into(),
         ));
     };
+    // Fields the key did not ask for are refused outright: they are neither stored nor
+    // counted as an attempt.
+    refuse_unknown_fields(&l.settings.form_fields, &values)?;
     let (clean, reasons) = validate_form(&l.settings.form_fields, &values);
     let next = l.v.clone();
     let accepted = reasons.is_empty();
@@ -536,6 +670,7 @@ async fn form(
             Verdict::Rejected
         },
         // The values are personal data: kept in results once accepted, never in metrics.
+        // The names are the key's own (unknown ones were refused above).
         metrics: json!({"fields": values.keys().collect::<Vec<_>>()}),
         reasons,
         result: accepted.then_some(("form_data", Value::Object(clean))),
@@ -545,27 +680,71 @@ async fn form(
     commit(&state, l, next, outcome).await
 }
 
-/// Check each field against its type; reasons read `<field>:FIELD_REQUIRED`,
-/// `<field>:FIELD_INVALID` or `<field>:FIELD_UNKNOWN`.
+/// Most unknown field names an error message repeats, and how much of each.
+const NAMED_UNKNOWN: usize = 3;
+const NAME_CHARS: usize = 32;
+
+/// Longest accepted value of a form field, in characters.
+const MAX_VALUE_CHARS: usize = 200;
+
+/// `400 INVALID_REQUEST` when `values` has fields the key did not ask for, naming a few.
+fn refuse_unknown_fields(
+    fields: &[(FormField, bool)],
+    values: &serde_json::Map<String, Value>,
+) -> Result<(), ApiError> {
+    let unknown: Vec<&String> = values
+        .keys()
+        .filter(|name| !fields.iter().any(|(f, _)| f.as_str() == name.as_str()))
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let mut named: Vec<String> = unknown
+        .iter()
+        .take(NAMED_UNKNOWN)
+        .map(|n| {
+            let shown: String = n
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(NAME_CHARS)
+                .collect();
+            format!("`{shown}`")
+        })
+        .collect();
+    if unknown.len() > NAMED_UNKNOWN {
+        named.push(format!("{} more", unknown.len() - NAMED_UNKNOWN));
+    }
+    let expected: Vec<&str> = fields.iter().map(|(f, _)| f.as_str()).collect();
+    Err(ApiError::InvalidRequest(format!(
+        "unknown form fields: {}; this form takes {}",
+        named.join(", "),
+        if expected.is_empty() {
+            "no fields".to_owned()
+        } else {
+            expected.join(", ")
+        }
+    )))
+}
+
+/// Check each of the key's fields against its type; reasons read `<field>:FIELD_REQUIRED`
+/// or `<field>:FIELD_INVALID`. Only normalised values of known fields come out. A value
+/// that is not a string, or longer than [`MAX_VALUE_CHARS`], is invalid; with unknown
+/// fields refused first, the whole form is at most one short value per field.
 pub fn validate_form(
     fields: &[(FormField, bool)],
     values: &serde_json::Map<String, Value>,
 ) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut clean = serde_json::Map::new();
     let mut reasons = Vec::new();
-    for name in values.keys() {
-        if !fields.iter().any(|(f, _)| f.as_str() == name) {
-            reasons.push(format!(
-                "{}:FIELD_UNKNOWN",
-                name.chars().take(40).collect::<String>()
-            ));
-        }
-    }
     for (f, required) in fields {
-        let raw = values
-            .get(f.as_str())
-            .and_then(Value::as_str)
-            .map(str::trim);
+        let raw = match values.get(f.as_str()) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(v)) => Some(v.trim()),
+            Some(_) => {
+                reasons.push(format!("{}:FIELD_INVALID", f.as_str()));
+                continue;
+            }
+        };
         match raw {
             None | Some("") => {
                 if *required {
@@ -584,7 +763,7 @@ pub fn validate_form(
 }
 
 fn normalise(field: FormField, v: &str) -> Option<String> {
-    if v.chars().count() > 200 || v.chars().any(char::is_control) {
+    if v.chars().count() > MAX_VALUE_CHARS || v.chars().any(char::is_control) {
         return None;
     }
     match field.kind() {

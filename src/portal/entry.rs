@@ -1,6 +1,7 @@
 //! `GET /generate?token=…`: the QR-code entry. Each API key has a public QR token; opening
-//! the link creates a verification under that key (counted against its generation rate
-//! limit) and redirects the browser to the portal.
+//! the link creates a verification under that key and redirects the browser to the
+//! portal. The entry has its own buckets, per client address and per key, so a QR code
+//! passed around never spends the operator's API quota.
 
 use axum::Router;
 use axum::extract::State;
@@ -14,10 +15,14 @@ use crate::error::ApiError;
 use crate::ratelimit::Bucket;
 use crate::web::error_page;
 
-pub fn router() -> Router<AppState> {
+pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/generate", get(generate))
         .route("/generate/qr.svg", get(qr))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::throttle::qr_entry,
+        ))
 }
 
 /// `GET /generate/qr.svg?token=…`: the QR code to print for a key's entry link (404 for an
@@ -50,18 +55,7 @@ async fn generate(State(state): State<AppState>, query: QueryPairs) -> Response 
             "This code is not valid",
             "The QR code or link you used is not (or no longer) valid. Ask for a new one.",
         ),
-        Err(e @ ApiError::RateLimited { .. }) => {
-            let mut res = error_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-                "Too many verifications were started just now. Wait a minute and try again.",
-            );
-            let retry = e.into_response().headers().get("retry-after").cloned();
-            if let Some(v) = retry {
-                res.headers_mut().insert("retry-after", v);
-            }
-            res
-        }
+        Err(e @ ApiError::RateLimited { .. }) => super::throttle::too_many_page(e),
         Err(e) => {
             let status = e.status();
             // Turning the error into its API response logs it (with the cause for 500s).
@@ -85,7 +79,7 @@ async fn start(state: &AppState, token: &str) -> Result<String, ApiError> {
         .await?
         .filter(|k| k.revoked_at.is_none())
         .ok_or(ApiError::InvalidApiKey)?;
-    state.limits.check(Bucket::Generate, &key)?;
+    state.limits.check(Bucket::QrKey, &key).await?;
     let v = crate::api::generate::new_verification(&key, None, None)?;
     state.store.create_verification(&v, None).await?;
     tracing::info!(verification_id = %v.id, key_id = %key.id, "verification created from QR entry");

@@ -4,8 +4,10 @@
 pub mod api;
 pub mod entry;
 pub mod i18n;
+pub mod inflight;
 pub mod pages;
 pub mod qr;
+pub mod throttle;
 
 pub use qr::qr_svg;
 
@@ -14,6 +16,6 @@ use axum::Router;
 use crate::AppState;
 
 /// The portal's page routes (`/verify`, `/verify/qr.svg`, the SDK assets, `/generate`).
-pub fn router() -> Router<AppState> {
-    pages::router().merge(entry::router())
+pub fn router(state: &AppState) -> Router<AppState> {
+    pages::router(state).merge(entry::router(state))
 }

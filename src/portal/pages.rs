@@ -20,10 +20,18 @@ use crate::domain::verification::now;
 use crate::domain::{Status, Verification, VerificationId};
 use crate::web::PAGE_CSP;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router(state: &AppState) -> Router<AppState> {
+    // The pages that look a verification up are throttled like the portal's API; the
+    // SDK's static assets are not.
+    let lookups = Router::new()
         .route("/verify", get(verify))
         .route("/verify/qr.svg", get(super::qr::qr_image))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::throttle::portal_pages,
+        ));
+    Router::new()
+        .merge(lookups)
         .route("/verification-sdk.js", get(sdk_js))
         .route("/modal.css", get(sdk_css))
 }

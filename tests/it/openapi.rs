@@ -69,7 +69,33 @@ async fn every_route_is_documented_and_the_document_is_served() {
         "ACCESS_DENIED",
         "INVALID_STEP",
         "RATE_LIMITED",
+        "REQUEST_TIMEOUT",
+        "METHOD_NOT_ALLOWED",
+        "PAYLOAD_TOO_LARGE",
     ] {
         assert!(codes.contains(&Value::from(code)), "{code}");
     }
+    // What every route can answer: a wrong or made-up method, and the time limits; what
+    // every anonymous route that is throttled can answer: 429; every body, 413.
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["405", "408"] {
+                assert!(responses.contains_key(status), "{method} {path}: {status}");
+            }
+            let throttled = path.starts_with("/api/portal/")
+                || path.starts_with("/generate")
+                || path.starts_with("/verify")
+                || path == "/api/generate-verification"
+                || path == "/api/check-config";
+            if throttled {
+                assert!(responses.contains_key("429"), "{method} {path}: 429");
+            }
+            if method == "post" {
+                assert!(responses.contains_key("413"), "{method} {path}: 413");
+            }
+        }
+    }
+    let limited = &doc["components"]["responses"]["RateLimited"];
+    assert!(limited["headers"]["Retry-After"].is_object());
 }

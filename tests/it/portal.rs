@@ -40,9 +40,9 @@ both_stores!(
     personal_data_is_erased_after_the_retention_period,
 );
 
-const BOUNDARY: &str = "v2clienttestboundary";
+pub(crate) const BOUNDARY: &str = "v2clienttestboundary";
 
-fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (name, data) in fields {
         out.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
@@ -65,7 +65,7 @@ fn multipart(fields: &[(&str, &[u8])]) -> Vec<u8> {
     out
 }
 
-async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
+pub(crate) async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
     app.send(
         Request::builder()
             .method(Method::POST)
@@ -80,7 +80,7 @@ async fn post_multipart(app: &TestApp, path: &str, body: Vec<u8>) -> Reply {
     .await
 }
 
-async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
+pub(crate) async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
     app.send(
         Request::builder()
             .method(Method::POST)
@@ -92,15 +92,15 @@ async fn post_json(app: &TestApp, path: &str, body: Value) -> Reply {
     .await
 }
 
-fn jpeg(img: &image::RgbImage) -> Vec<u8> {
+pub(crate) fn jpeg(img: &image::RgbImage) -> Vec<u8> {
     imaging::encode_jpeg(img, 92).unwrap()
 }
 
-fn clean_card(seed: u64) -> Vec<u8> {
+pub(crate) fn clean_card(seed: u64) -> Vec<u8> {
     jpeg(&synth::photo(DocumentType::IdCard, 1280, 960, Variant::Clean, seed).image)
 }
 
-async fn state(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn state(app: &TestApp, id: &str) -> Value {
     let r = app.get(&format!("/api/portal/{id}"), None).await;
     assert_eq!(
         r.status,
@@ -111,7 +111,7 @@ async fn state(app: &TestApp, id: &str) -> Value {
     r.json()
 }
 
-async fn submit_document(app: &TestApp, id: &str, side: &str, image: &[u8]) -> Reply {
+pub(crate) async fn submit_document(app: &TestApp, id: &str, side: &str, image: &[u8]) -> Reply {
     post_multipart(
         app,
         &format!("/api/portal/{id}/document/{side}"),
@@ -125,7 +125,7 @@ async fn submit_liveness(app: &TestApp, id: &str, challenge: &str) -> Reply {
 }
 
 /// A burst moving closer, reversed when the challenge is `farther`.
-async fn submit_burst(
+pub(crate) async fn submit_burst(
     app: &TestApp,
     id: &str,
     challenge: &str,
@@ -472,7 +472,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-async fn to_document_front(app: &TestApp, id: &str) {
+pub(crate) async fn to_document_front(app: &TestApp, id: &str) {
     let r = post_json(
         app,
         &format!("/api/portal/{id}/terms"),
@@ -794,12 +794,18 @@ async fn redaction_blacks_out_the_mrz(db: Db) {
 }
 
 async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
-    let Some(app) = TestApp::new(db).await else {
+    // In-process requests all come from one unknown address: its QR quota is raised here
+    // (tests/it/throttle.rs tests it).
+    let env = [
+        ("V2CLIENT_QR_PER_KEY_PER_MINUTE", "2"),
+        ("V2CLIENT_QR_PER_CLIENT_PER_MINUTE", "1000"),
+    ];
+    let Some(app) = TestApp::with_env(db, &env).await else {
         return;
     };
     let mut settings = KeySettings::default();
     settings.rate_limits.generate_per_minute = Some(2);
-    let (record, _) = app.new_key(settings).await;
+    let (record, secret) = app.new_key(settings).await;
     let token = record.qr_token.clone().expect("keys get a QR token");
     let r = app.get(&format!("/generate?token={token}"), None).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
@@ -809,7 +815,7 @@ async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
     let id = VerificationId::parse(&location[prefix.len()..]).expect("an id");
     let v = app.db.store.get_verification(&id).await.unwrap().unwrap();
     assert_eq!(v.key_id, record.id);
-    // Counted against the key's generation limit.
+    // Counted against the QR entry's own quota for the key.
     assert_eq!(
         app.get(&format!("/generate?token={token}"), None)
             .await
@@ -820,6 +826,13 @@ async fn the_qr_entry_starts_a_verification_and_redirects(db: Db) {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(r.header("retry-after").is_some());
     assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    // The key's API quota (2 a minute) was not spent by the QR entry.
+    for _ in 0..2 {
+        assert_eq!(
+            app.generate(Some(secret.expose()), None).await.status,
+            StatusCode::OK
+        );
+    }
     // The printable QR code of the entry link.
     let r = app
         .get(&format!("/generate/qr.svg?token={token}"), None)
