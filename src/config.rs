@@ -67,6 +67,9 @@ pub struct LimitSettings {
     pub qr_per_key_per_minute: u32,
     /// Most keys (clients, verifications, API keys) one rate limiter remembers.
     pub max_tracked: usize,
+    /// Where rate limits are counted: in this process, or in the database, shared by every
+    /// instance that uses it.
+    pub shared: bool,
     /// The header a trusted proxy puts the client's address in (`x-forwarded-for`);
     /// `None`: the connection's peer address counts.
     pub trusted_proxy_header: Option<axum::http::HeaderName>,
@@ -210,6 +213,7 @@ struct LimitsLayer {
     qr_per_key_per_minute: Option<u32>,
     max_tracked: Option<usize>,
     trusted_proxy_header: Option<String>,
+    store: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -286,6 +290,7 @@ impl Layer {
             other.limits.qr_per_key_per_minute,
         );
         take(&mut self.limits.max_tracked, other.limits.max_tracked);
+        take(&mut self.limits.store, other.limits.store);
         take(
             &mut self.limits.trusted_proxy_header,
             other.limits.trusted_proxy_header,
@@ -354,6 +359,7 @@ impl Layer {
                 qr_per_key_per_minute: num(env, "V2CLIENT_QR_PER_KEY_PER_MINUTE")?,
                 max_tracked: num(env, "V2CLIENT_RATE_LIMIT_MAX_TRACKED")?,
                 trusted_proxy_header: env("V2CLIENT_TRUSTED_PROXY_HEADER"),
+                store: env("V2CLIENT_RATE_LIMIT_STORE"),
             },
             server: ServerLayer {
                 header_read_timeout: env("V2CLIENT_HEADER_READ_TIMEOUT"),
@@ -512,6 +518,16 @@ impl Settings {
                 "V2CLIENT_QR_PER_KEY_PER_MINUTE",
             )?,
             max_tracked: l.limits.max_tracked.unwrap_or(100_000).max(1),
+            shared: match l.limits.store.as_deref().map(str::trim) {
+                None | Some("memory") => false,
+                Some("database") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "V2CLIENT_RATE_LIMIT_STORE",
+                        reason: format!("`{other}` is neither `memory` nor `database`"),
+                    });
+                }
+            },
             trusted_proxy_header: l
                 .limits
                 .trusted_proxy_header

@@ -91,10 +91,15 @@ impl AppState {
     ) -> Self {
         // Webhook deliveries build TLS clients.
         install_tls_provider();
-        let limits = RateLimits::local(
-            ratelimit::Quotas::from_settings(&settings.limits),
-            settings.limits.max_tracked,
-        );
+        let quotas = ratelimit::Quotas::from_settings(&settings.limits);
+        let limits = if settings.limits.shared {
+            RateLimits::new(
+                quotas,
+                Arc::new(ratelimit::DatabaseLimiter::new(store.clone())),
+            )
+        } else {
+            RateLimits::local(quotas, settings.limits.max_tracked)
+        };
         AppState {
             keys: Arc::new(KeyCache::new(settings.key_cache_ttl)),
             limits: Arc::new(limits),

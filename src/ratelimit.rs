@@ -274,6 +274,78 @@ impl Quotas {
     }
 }
 
+/// A limiter shared by every instance on one database: each (bucket, key) counts its hits
+/// in fixed one-minute windows in the `rate_windows` table, one upsert per request. Chosen
+/// with `V2CLIENT_RATE_LIMIT_STORE=database`, for several instances behind a load balancer;
+/// the in-process [`LocalLimiter`] stays the single-instance default.
+///
+/// A fixed window can let up to twice a quota through across a window boundary (the end of
+/// one minute and the start of the next); the local limiter's GCRA does not. When the
+/// database cannot be reached the request is let through and the failure logged: a limiter
+/// outage must not become an API outage, and the request itself will meet the database
+/// anyway.
+pub struct DatabaseLimiter {
+    store: Arc<dyn crate::store::Store>,
+}
+
+impl DatabaseLimiter {
+    pub fn new(store: Arc<dyn crate::store::Store>) -> Self {
+        DatabaseLimiter { store }
+    }
+}
+
+const WINDOW_SECS: i64 = 60;
+
+#[async_trait]
+impl Limiter for DatabaseLimiter {
+    async fn check(&self, bucket: Bucket, key: &str, per_minute: u32) -> Result<RateInfo, Limited> {
+        let per_minute = per_minute.max(1);
+        let now = chrono::Utc::now().timestamp();
+        let window_start = now - now.rem_euclid(WINDOW_SECS);
+        let reset_secs = (window_start + WINDOW_SECS - now).max(1) as u64;
+        let name = format!("{}:{key}", bucket.as_str());
+        match self.store.hit_rate_window(&name, window_start).await {
+            Ok(hits) if hits > i64::from(per_minute) => Err(Limited {
+                retry_after: Duration::from_secs(reset_secs),
+                limit: per_minute,
+                reset_secs,
+            }),
+            Ok(hits) => Ok(RateInfo {
+                limit: per_minute,
+                remaining: per_minute.saturating_sub(u32::try_from(hits).unwrap_or(u32::MAX)),
+                reset_secs,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, bucket = bucket.as_str(), "shared rate limit unavailable; request let through");
+                Ok(RateInfo {
+                    limit: per_minute,
+                    remaining: per_minute,
+                    reset_secs,
+                })
+            }
+        }
+    }
+
+    fn sweep(&self) {
+        // Windows older than two minutes can no longer count; drop them off the request path.
+        let store = self.store.clone();
+        let before = chrono::Utc::now().timestamp() - 2 * WINDOW_SECS;
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = store.purge_rate_windows(before).await {
+                    tracing::warn!(error = %e, "could not purge old rate-limit windows");
+                }
+            });
+        }
+    }
+
+    fn tracked_keys(&self) -> usize {
+        // Kept in the database, not in this process.
+        0
+    }
+}
+
+
 /// The service's rate limits over a [`Limiter`].
 pub struct RateLimits {
     quotas: Quotas,

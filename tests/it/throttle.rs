@@ -25,6 +25,7 @@ both_stores!(
     limiter_memory_stays_bounded,
     a_body_that_stalls_is_answered_408,
     an_answer_that_takes_too_long_is_408,
+    two_instances_share_one_budget_through_the_database,
 );
 
 /// A GET as if from `peer` (`192.0.2.1`, `[2001:db8::1]`) over a real connection.
@@ -342,4 +343,65 @@ async fn an_answer_that_takes_too_long_is_408(db: Db) {
         s["attempts_left"]["document_front"], 5,
         "nothing was written"
     );
+}
+
+/// Two instances on one database: with the shared limiter a key's quota holds across
+/// both; with the default in-process limiter each instance counts its own.
+async fn two_instances_share_one_budget_through_the_database(db: Db) {
+    let Some(first) = TestApp::with_env(db, &[("V2CLIENT_RATE_LIMIT_STORE", "database")]).await
+    else {
+        return;
+    };
+    let second = v2client::AppState::new(first.db.settings.clone(), first.db.store.clone())
+        .expect("second instance");
+    let second = v2client::app(second);
+    let mut settings = v2client::domain::KeySettings::default();
+    settings.rate_limits.generate_per_minute = Some(4);
+    let (_, key) = first.new_key(settings.clone()).await;
+    let generate = |router: &axum::Router| {
+        let router = router.clone();
+        let key = key.expose().to_owned();
+        async move {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri("/api/generate-verification")
+                .header("x-sdk-key", key)
+                .body(Body::empty())
+                .unwrap();
+            Reply::collect(&router, req).await
+        }
+    };
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = generate(if i % 2 == 0 { &first.router } else { &second }).await;
+        statuses.push(r.status.as_u16());
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.header("retry-after").is_some());
+            assert_eq!(r.error_code(), "RATE_LIMITED");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 429, 429]);
+
+    // The in-process default: each instance allows the whole quota.
+    let Some(local) = TestApp::new(db).await else {
+        return;
+    };
+    let other = v2client::app(
+        v2client::AppState::new(local.db.settings.clone(), local.db.store.clone()).unwrap(),
+    );
+    let (_, key) = local.new_key(settings).await;
+    let mut ok = 0;
+    for i in 0..10 {
+        let router = if i % 2 == 0 { &local.router } else { &other };
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/generate-verification")
+            .header("x-sdk-key", key.expose())
+            .body(Body::empty())
+            .unwrap();
+        if Reply::collect(router, req).await.status == StatusCode::OK {
+            ok += 1;
+        }
+    }
+    assert_eq!(ok, 8, "4 per instance");
 }
