@@ -131,7 +131,8 @@ async fn made_up_methods_paths_and_ids_leave_no_long_trace() {
     let _ = child.wait().await;
     let log = log.await.unwrap();
     let longest = log.lines().map(str::len).max().unwrap_or(0);
-    assert!(longest < 600, "a log line of {longest} bytes");
+    // A request line in JSON, with its span and timestamp, is about 350 bytes.
+    assert!(longest < 400, "a log line of {longest} bytes");
     assert!(!log.contains("XXXXXXXX"), "client text reached the log");
     let requests = log
         .lines()
