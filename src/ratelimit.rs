@@ -345,7 +345,6 @@ impl Limiter for DatabaseLimiter {
     }
 }
 
-
 /// The service's rate limits over a [`Limiter`].
 pub struct RateLimits {
     quotas: Quotas,

@@ -209,7 +209,12 @@ async fn send(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_step_parsers_survive_generated_bodies() {
-    let Some(app) = TestApp::new(Db::Sqlite).await else {
+    // Quotas out of the way: this test is about parsing, and the throttles have their own.
+    let quotas = [
+        ("V2CLIENT_PORTAL_PER_CLIENT_PER_MINUTE", "100000"),
+        ("V2CLIENT_PORTAL_PER_VERIFICATION_PER_MINUTE", "100000"),
+    ];
+    let Some(app) = TestApp::with_env(Db::Sqlite, &quotas).await else {
         return;
     };
     let id = app.new_verification(None).await;
