@@ -780,5 +780,7 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "max_attempts": k.settings.max_attempts,
         "retention_days": k.settings.retention_days,
         "rate_limits": k.settings.rate_limits,
+        "face_match": k.settings.face_match,
+        "strict_liveness": k.settings.strict_liveness,
     })
 }

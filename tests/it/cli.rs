@@ -826,3 +826,49 @@ async fn a_missing_face_model_stops_the_server_before_it_listens() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("V2CLIENT_FACE_MATCH_THRESHOLD"));
 }
+
+#[tokio::test]
+async fn keys_carry_their_own_face_thresholds_and_liveness_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--name",
+            "Strict",
+            "--face-match-threshold",
+            "0.6",
+            "--face-no-match-threshold",
+            "0.35",
+            "--strict-liveness",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(v["face_match"], json!({"match": 0.6, "no_match": 0.35}));
+    assert_eq!(v["strict_liveness"], true);
+    // Both thresholds or neither; and they must make sense.
+    for args in [
+        &["--face-match-threshold", "0.6"][..],
+        &[
+            "--face-match-threshold",
+            "0.3",
+            "--face-no-match-threshold",
+            "0.5",
+        ][..],
+        &[
+            "--face-match-threshold",
+            "2",
+            "--face-no-match-threshold",
+            "0.5",
+        ][..],
+    ] {
+        let mut all = vec!["keys", "create", "--name", "Bad"];
+        all.extend_from_slice(args);
+        let out = run(dir.path(), &all).await;
+        assert!(!out.status.success(), "{args:?} was accepted");
+    }
+}
