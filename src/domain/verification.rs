@@ -202,6 +202,20 @@ pub fn earlier(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
         .map_or_else(earliest, |t| t.max(earliest()))
 }
 
+/// What erasure keeps of a verification's `results`: the decision (the audit trail), when
+/// it was erased and what went. `None` when it was already erased. The images, the
+/// `extra_data` and the `return_url` are cleared beside it by the store.
+pub fn erased_results(results: &serde_json::Value, at: DateTime<Utc>) -> Option<serde_json::Value> {
+    if results.get("erased_at").is_some() {
+        return None;
+    }
+    Some(serde_json::json!({
+        "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
+        "erased_at": rfc3339(at),
+        "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
+    }))
+}
+
 /// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows. Every timestamp the
 /// service writes out goes through here. An instant outside years 0000–9999 (which RFC
 /// 3339 cannot express; chrono would write `+10240-…`) is written as the nearest one it
@@ -214,6 +228,23 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn erasure_keeps_the_decision_and_happens_once() {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let results = serde_json::json!({
+            "decision": {"status": "verified", "reasons": []},
+            "form_data": {"last_name": "Lovelace"},
+            "document": {"front": {}},
+        });
+        let kept = erased_results(&results, at).unwrap();
+        assert_eq!(kept["decision"], results["decision"]);
+        assert_eq!(kept["erased_at"], "2026-11-28T12:00:00Z");
+        assert!(kept.get("form_data").is_none() && kept.get("document").is_none());
+        assert_eq!(erased_results(&kept, at), None);
+    }
     use chrono::Duration;
     use serde_json::json;
 

@@ -436,14 +436,7 @@ impl Store for SqliteStore {
         let mut ids = Vec::with_capacity(rows.len());
         for (id, key_id, extra_data, expires_at) in rows {
             let extra = super::parse_value("verifications.extra_data", extra_data)?;
-            let event = NewEvent {
-                id: crate::webhooks::new_event_id(),
-                event_type: crate::webhooks::EventType::Expired,
-                data: serde_json::json!({
-                    "verification_id": id, "status": "expired", "extra_data": extra,
-                }),
-                created_at: expires_at,
-            };
+            let event = crate::webhooks::expired_event(&id, extra, expires_at);
             insert_event(&mut *tx, &key_id, &id, &event).await?;
             ids.push(VerificationId::from_trusted(id));
         }
@@ -672,14 +665,9 @@ impl Store for SqliteStore {
             return Ok(false);
         };
         let results: serde_json::Value = super::from_json("verifications.results", &results)?;
-        if results.get("erased_at").is_some() {
+        let Some(kept) = crate::domain::verification::erased_results(&results, at) else {
             return Ok(false);
-        }
-        let kept = serde_json::json!({
-            "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
-            "erased_at": crate::domain::verification::rfc3339(at),
-            "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
-        });
+        };
         sqlx::query(
             "UPDATE verifications SET results = ?2, extra_data = NULL,
                  return_url = NULL, version = version + 1

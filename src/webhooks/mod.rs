@@ -112,6 +112,25 @@ pub fn event_for(before: Status, v: &Verification, at: DateTime<Utc>) -> Option<
     })
 }
 
+/// The `verification.expired` event of a verification whose link ran out at `at`: the
+/// same payload whichever store or sweeper writes it.
+pub fn expired_event(
+    verification_id: &str,
+    extra_data: Option<Value>,
+    at: DateTime<Utc>,
+) -> NewEvent {
+    NewEvent {
+        id: new_event_id(),
+        event_type: EventType::Expired,
+        data: json!({
+            "verification_id": verification_id,
+            "status": Status::Expired.as_str(),
+            "extra_data": extra_data,
+        }),
+        created_at: at,
+    }
+}
+
 /// An event as stored in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {
