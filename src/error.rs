@@ -183,21 +183,17 @@ impl IntoResponse for ApiError {
             code: self.code(),
         })
         .unwrap_or_default();
-        let mut res = (
-            status,
-            [
-                (
+        let mut res = crate::security_headers::Policy::JsonError.with(
+            (
+                status,
+                [(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
-                ),
-                (
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ),
-            ],
-            body,
-        )
-            .into_response();
+                )],
+                body,
+            )
+                .into_response(),
+        );
         match &self {
             ApiError::RateLimited {
                 retry_after_secs,

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod observe;
 pub mod portal;
 pub mod ratelimit;
+pub mod security_headers;
 pub mod serve;
 pub mod store;
 pub mod web;
@@ -115,7 +116,8 @@ impl AppState {
 
 /// The complete router: operator API, health, pages, with logging and request ids.
 ///
-/// Layers, outermost first: extension methods are refused (`405`) before anything else;
+/// Layers, outermost first: every answer gets the security headers of its kind
+/// ([`security_headers`]); extension methods are refused (`405`) before anything else;
 /// panics become `500`s; a caller's request id is kept only when short and plain; every
 /// request is counted and logged once; then its body and its answer are held to the
 /// configured time limits ([`serve`]).
@@ -143,6 +145,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(observe::sanitize_request_id))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(axum::middleware::from_fn(observe::refuse_unknown_methods))
+        .layer(axum::middleware::from_fn(security_headers::apply))
         .with_state(state)
 }
 

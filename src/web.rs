@@ -8,10 +8,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::security_headers::{self, Policy};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "index.html")]
@@ -27,27 +27,11 @@ struct ErrorPage {
     message: &'static str,
 }
 
-/// Content-Security-Policy of every page: our own scripts and styles only, no framing.
-pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
-    frame-ancestors 'none'";
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/static/{file}", get(static_file))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_CSP),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(security_headers::layer(Policy::SitePage))
 }
 
 /// Static assets, compiled into the binary so that one file is the whole deployment.
@@ -95,21 +79,7 @@ async fn index(State(state): State<AppState>) -> impl IntoResponse {
 
 /// A plain error page for browsers, with the page security headers.
 pub fn error_page(status: StatusCode, title: &'static str, message: &'static str) -> Response {
-    let mut res = (status, ErrorPage { title, message }).into_response();
-    let headers = res.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    res
+    Policy::SitePage.with((status, ErrorPage { title, message }).into_response())
 }
 
 /// Unknown paths: JSON under `/api/`, a page elsewhere.

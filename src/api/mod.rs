@@ -7,13 +7,12 @@ mod images;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 use crate::domain::{Verification, VerificationId};
 use crate::error::ApiError;
+use crate::security_headers::{self, Policy};
 use crate::store::ApiKeyRecord;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -47,14 +46,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.settings.limits.max_json_body))
         // Answers carry personal data: never cached, never sniffed.
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
+        .layer(security_headers::layer(Policy::OperatorApi))
 }
 
 async fn require_backend(

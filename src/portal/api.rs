@@ -27,6 +27,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::faces::{Challenge, FaceMatch, FaceMatchReason};
 use crate::portal::inflight::Running;
+use crate::security_headers::{self, Policy};
 use crate::webhooks;
 
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -61,7 +62,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
             super::throttle::portal_api,
         ))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::map_response(no_store))
+        .layer(security_headers::layer(Policy::PortalApi))
 }
 
 /// Room for a multipart body's boundaries, part headers and small text fields.
@@ -97,20 +98,6 @@ impl BodyLimits {
             image,
         }
     }
-}
-
-async fn no_store(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    h.insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        "nosniff".parse().expect("static"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        "no-referrer".parse().expect("static"),
-    );
-    res
 }
 
 /// Refuse cross-site requests: a browser tells us where a request comes from with

@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::domain::settings::parse_origin;
 use crate::domain::verification::now;
 use crate::domain::{Status, Verification, VerificationId};
-use crate::web::PAGE_CSP;
+use crate::security_headers::Policy;
 
 pub fn router(state: &AppState) -> Router<AppState> {
     // The pages that look a verification up are throttled like the portal's API; the
@@ -124,30 +124,6 @@ pub struct StatusPage {
     pub parent_origin: Option<String>,
 }
 
-/// The page Content-Security-Policy ([`PAGE_CSP`]) with `frame-ancestors` set to the given
-/// origins, or `'none'` when there are none. Anything that is not a plain normalised origin
-/// (`https://app.example`) is left out, so no input can add a directive.
-pub fn page_csp(frame_ancestors: &[String]) -> String {
-    let sources: Vec<&str> = frame_ancestors
-        .iter()
-        .map(String::as_str)
-        .filter(|o| parse_origin(o).is_ok_and(|n| n == *o))
-        .collect();
-    let ancestors = if sources.is_empty() {
-        "'none'".to_owned()
-    } else {
-        sources.join(" ")
-    };
-    PAGE_CSP
-        .split(';')
-        .map(str::trim)
-        .filter(|d| !d.is_empty() && !d.starts_with("frame-ancestors"))
-        .map(str::to_owned)
-        .chain(std::iter::once(format!("frame-ancestors {ancestors}")))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The parameters `/verify` understands. Parsed leniently (first value wins, unknown
 /// parameters ignored) so that a decorated link still opens.
 #[derive(Default)]
@@ -205,7 +181,7 @@ async fn verify(
     };
     let not_found = || {
         let page = status_page("not_found", t.not_found_title, t.not_found_body);
-        with_page_headers((StatusCode::NOT_FOUND, page).into_response(), &[])
+        with_page_headers((StatusCode::NOT_FOUND, page).into_response(), Vec::new())
     };
 
     let Some(id) = q.verification_id.as_deref().and_then(VerificationId::parse) else {
@@ -221,7 +197,10 @@ async fn verify(
                 t.page_title,
                 i18n::reason_message(lang, "GENERIC"),
             );
-            return with_page_headers((StatusCode::SERVICE_UNAVAILABLE, page).into_response(), &[]);
+            return with_page_headers(
+                (StatusCode::SERVICE_UNAVAILABLE, page).into_response(),
+                Vec::new(),
+            );
         }
     };
 
@@ -250,7 +229,7 @@ async fn verify(
             flow_page(&v, lang, q.embed, parent_origin).into_response()
         }
     };
-    with_page_headers(res, &frame_ancestors)
+    with_page_headers(res, frame_ancestors)
 }
 
 /// Where an embedded page may be framed from and whom it may tell: the origins the
@@ -403,27 +382,9 @@ fn field_view(f: &Value, t: &Strings, today: &str) -> Option<FieldView> {
     })
 }
 
-/// Security headers of every portal page.
-fn with_page_headers(mut res: Response, frame_ancestors: &[String]) -> Response {
-    let csp = page_csp(frame_ancestors);
-    let h = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert(header::CONTENT_SECURITY_POLICY, v);
-    }
-    if csp.ends_with("'none'") {
-        // For browsers that predate frame-ancestors; it cannot express an allow-list.
-        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    }
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
+/// A portal page, marked with its security headers: framed only from `frame_ancestors`.
+fn with_page_headers(res: Response, frame_ancestors: Vec<String>) -> Response {
+    Policy::PortalPage { frame_ancestors }.with(res)
 }
 
 const SDK_JS: &str = include_str!("../../static/verification-sdk.js");
@@ -432,21 +393,19 @@ const SDK_CSS: &str = include_str!("../../static/modal.css");
 /// The SDK is loaded by operators' pages from other origins; a short cache lets fixes
 /// reach them quickly.
 fn sdk_asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
-        body,
+    Policy::SdkAsset.with(
+        (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=300"),
+                ),
+            ],
+            body,
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 async fn sdk_js() -> Response {
@@ -472,26 +431,6 @@ const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB B
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csp_frames_only_listed_origins() {
-        let none = page_csp(&[]);
-        assert!(none.ends_with("frame-ancestors 'none'"), "{none}");
-        assert!(none.contains("script-src 'self'"));
-        assert_eq!(none.matches("frame-ancestors").count(), 1);
-        let some = page_csp(&["https://app.example".into(), "http://localhost:3000".into()]);
-        assert!(
-            some.ends_with("frame-ancestors https://app.example http://localhost:3000"),
-            "{some}"
-        );
-        // Nothing that could smuggle a directive or widen the list gets through.
-        let bad = page_csp(&[
-            "https://a.example; script-src *".into(),
-            "*".into(),
-            "https://b.example/path".into(),
-        ]);
-        assert!(bad.ends_with("frame-ancestors 'none'"), "{bad}");
-    }
 
     #[test]
     fn query_is_parsed_leniently() {

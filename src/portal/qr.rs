@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::domain::VerificationId;
+use crate::security_headers::Policy;
 
 /// An SVG image of a QR code holding `text` (medium error correction, with the quiet zone
 /// scanners need). A text too long for any QR version gives an empty SVG.
@@ -49,36 +50,20 @@ pub async fn qr_image(State(state): State<AppState>, Query(q): Query<QrQuery>) -
 
 /// An SVG answer that is never cached or sniffed.
 pub fn svg_response(svg: String) -> Response {
-    (
-        [
-            (
+    Policy::Image.with(
+        (
+            [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("image/svg+xml"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
-        svg,
+            )],
+            svg,
+        )
+            .into_response(),
     )
-        .into_response()
 }
 
 fn missing() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
-        "",
-    )
-        .into_response()
+    Policy::Image.with((StatusCode::NOT_FOUND, "").into_response())
 }
 
 #[cfg(test)]

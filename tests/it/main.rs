@@ -19,6 +19,7 @@ mod decoding;
 mod faces;
 mod forms;
 mod fuzz;
+mod headers;
 mod imaging;
 mod metrics;
 mod openapi;
