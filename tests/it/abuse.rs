@@ -166,6 +166,51 @@ async fn post_streaming(
     (status, sent.into_inner())
 }
 
+/// Send `body` while reading the answer, as a client whose upload is cut short by an early
+/// refusal still sees it: the status and the answer's body.
+async fn post_raw(addr: &str, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let writer = async {
+        if wr.write_all(head.as_bytes()).await.is_ok() {
+            for chunk in body.chunks(64 * 1024) {
+                if wr.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+        // The answer may still be on its way.
+        std::future::pending::<()>().await;
+    };
+    let reader = async {
+        let mut got = Vec::new();
+        let _ = rd.read_to_end(&mut got).await;
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::select! {
+            answer = reader => answer,
+            _ = writer => unreachable!(),
+        }
+    })
+    .await
+    .expect("an answer within 30 s");
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_body_for_an_unknown_verification_is_refused_unread() {
     let s = server(&[]).await;
