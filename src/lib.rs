@@ -73,11 +73,15 @@ pub enum StartError {
     Blobs(#[from] blobs::BlobError),
     #[error("{0}")]
     FaceModels(#[from] faces::models::ModelError),
+    #[error("{0}")]
+    Translations(#[from] portal::i18n::CatalogError),
 }
 
 impl AppState {
     /// The configured backend and image storage over `store`.
     pub fn new(settings: Settings, store: Arc<dyn Store>) -> Result<Self, StartError> {
+        // Every language's messages, parsed now: a bad catalog stops the server here.
+        portal::i18n::load_all()?;
         let backend = backend::from_settings(&settings)?;
         let blobs = settings.blobs.open()?;
         Ok(Self::with_parts(settings, store, backend, blobs))

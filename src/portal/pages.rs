@@ -180,7 +180,7 @@ async fn verify(
         parent_origin: None,
     };
     let not_found = || {
-        let page = status_page("not_found", t.not_found_title, t.not_found_body);
+        let page = status_page("not_found", &t.not_found_title, &t.not_found_body);
         with_page_headers((StatusCode::NOT_FOUND, page).into_response(), Vec::new())
     };
 
@@ -194,7 +194,7 @@ async fn verify(
             tracing::warn!(error = %crate::error::chain(&e), "verify page: lookup failed");
             let page = status_page(
                 "unavailable",
-                t.page_title,
+                &t.page_title,
                 i18n::reason_message(lang, "GENERIC"),
             );
             return with_page_headers(
@@ -212,14 +212,14 @@ async fn verify(
     let (status, _) = v.effective_status(now());
     let res = match status {
         Status::Expired => {
-            let mut page = status_page("expired", t.expired_title, t.expired_body);
+            let mut page = status_page("expired", &t.expired_title, &t.expired_body);
             page.verification_id = Some(v.id.to_string());
             page.status = Some(status.as_str());
             page.parent_origin = parent_origin;
             (StatusCode::GONE, page).into_response()
         }
         Status::Verified | Status::NeedsManualReview | Status::Rejected => {
-            let mut page = status_page("completed", t.completed_title, t.completed_body);
+            let mut page = status_page("completed", &t.completed_title, &t.completed_body);
             page.verification_id = Some(v.id.to_string());
             page.status = Some(status.as_str());
             page.parent_origin = parent_origin;
@@ -265,16 +265,16 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
         .map(|m| StepView {
             key: m,
             label: match *m {
-                "terms" => t.step_terms,
-                "document" => t.step_document,
-                "liveness" => t.step_liveness,
-                _ => t.step_form,
+                "terms" => &t.step_terms,
+                "document" => &t.step_document,
+                "liveness" => &t.step_liveness,
+                _ => &t.step_form,
             },
         })
         .collect();
     steps.push(StepView {
         key: "done",
-        label: t.step_done,
+        label: &t.step_done,
     });
 
     let document_types = string_list(&v.modules["document"]["document_types"])
@@ -287,13 +287,13 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
     let sides = vec![
         SideView {
             key: "front",
-            title: t.front_title,
-            hint: t.front_hint,
+            title: &t.front_title,
+            hint: &t.front_hint,
         },
         SideView {
             key: "back",
-            title: t.back_title,
-            hint: t.back_hint,
+            title: &t.back_title,
+            hint: &t.back_hint,
         },
     ];
     let today = now().format("%Y-%m-%d").to_string();
