@@ -17,7 +17,7 @@ ST_VERSION=4.32.5
 BIN=${1:-target/debug/v2client}
 EXAMPLES=${ST_EXAMPLES:-100}
 SEED=${ST_SEED:-1}
-VENV=target/schemathesis-venv
+VENV=$PWD/target/schemathesis-venv
 
 log() { printf '==> %s\n' "$*" >&2; }
 
@@ -80,6 +80,8 @@ cat >"$work/schemathesis.toml" <<TOML
 TOML
 
 log "schemathesis: $EXAMPLES cases per operation, seed $SEED, against $base"
+# From the scratch folder, so Schemathesis keeps its cache there, not in the repository.
+cd "$work"
 "$VENV/bin/st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
   --header "X-SDK-Key: $key" \
   --header "Authorization: Bearer $metrics_token" \
