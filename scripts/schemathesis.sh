@@ -81,10 +81,26 @@ TOML
 
 log "schemathesis: $EXAMPLES cases per operation, seed $SEED, against $base"
 # From the scratch folder, so Schemathesis keeps its cache there, not in the repository.
+# The coverage phase is left out: on CPython 3.11 it has crashed inside Schemathesis itself
+# ("AST constructor recursion depth mismatch"), which says nothing about the API. For the
+# same reason a run that ends in a Schemathesis runtime error, with no check failing, is
+# run once more; any failed check fails the script at once.
 cd "$work"
-"$VENV/bin/st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
-  --header "X-SDK-Key: $key" \
-  --header "Authorization: Bearer $metrics_token" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
-  --max-examples "$EXAMPLES" --seed "$SEED" --workers 2 --no-color \
-  --phases examples,coverage,fuzzing
+run_schemathesis() {
+  "$VENV/bin/st" --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
+    --header "X-SDK-Key: $key" \
+    --header "Authorization: Bearer $metrics_token" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --max-examples "$EXAMPLES" --seed "$SEED" --workers 2 --no-color \
+    --phases examples,fuzzing
+}
+set +e
+run_schemathesis | tee "$work/st.out"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ] && grep -q "Runtime Error" "$work/st.out" && ! grep -q "Failures:" "$work/st.out"; then
+  log "Schemathesis stopped on an error of its own; running it once more"
+  run_schemathesis
+  status=$?
+fi
+exit "$status"
