@@ -328,6 +328,24 @@ impl TestApp {
         v
     }
 
+    /// A new key whose flow is `flow`, and a verification it generated: `(id, key)`.
+    pub async fn verification_with_flow(
+        &self,
+        flow: Vec<v2client::domain::Module>,
+    ) -> (String, ApiKeySecret) {
+        let (_, key) = self
+            .new_key(KeySettings {
+                flow,
+                ..KeySettings::default()
+            })
+            .await;
+        let id = self.generate(Some(key.expose()), None).await.json()["verificationId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (id, key)
+    }
+
     /// Generate with this app's key and return the new verification id.
     pub async fn new_verification(&self, body: Option<Value>) -> String {
         let r = self.generate(Some(self.key()), body).await;

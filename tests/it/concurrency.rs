@@ -12,7 +12,7 @@ use v2client::backend::{
     BackendError, Decision, DecisionInput, DocumentResult, LivenessResult, Side,
     VerificationBackend,
 };
-use v2client::domain::{DocumentType, KeySettings, Module};
+use v2client::domain::{DocumentType, Module};
 use v2client::faces::{Challenge, FaceMatch, Thresholds};
 
 use crate::backend::id_card_with;
@@ -174,16 +174,7 @@ async fn a_step_being_checked_is_not_checked_twice(db: Db) {
     assert_eq!(gated.runs.load(Ordering::SeqCst), 1);
 
     // The same for a liveness burst.
-    let (_, key) = app
-        .new_key(KeySettings {
-            flow: vec![Module::Liveness],
-            ..KeySettings::default()
-        })
-        .await;
-    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, _key) = app.verification_with_flow(vec![Module::Liveness]).await;
     let challenge = state(&app, &id).await["liveness_challenge"]
         .as_str()
         .unwrap()

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use image::{DynamicImage, Rgb, RgbImage};
 use v2client::backend::{LocalBackend, Verdict, VerificationBackend};
-use v2client::domain::{KeySettings, Module};
+use v2client::domain::Module;
 use v2client::faces::{Challenge, FacesConfig};
 use v2client::imaging::{self, DecodeLimits, ImagingConfig, decode_cost};
 
@@ -158,16 +158,7 @@ async fn camera_frames_over_the_pixel_cap_are_refused_before_decoding(db: Db) {
     let Some(app) = TestApp::new(db).await else {
         return;
     };
-    let (_, key) = app
-        .new_key(KeySettings {
-            flow: vec![Module::Liveness],
-            ..KeySettings::default()
-        })
-        .await;
-    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, _key) = app.verification_with_flow(vec![Module::Liveness]).await;
     let huge = jpeg_declaring(8000, 5000);
     let fields: Vec<(&str, &[u8])> = (0..8).map(|_| ("frames", huge.as_slice())).collect();
     let r = app

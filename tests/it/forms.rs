@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
-use v2client::domain::{KeySettings, Module};
+use v2client::domain::Module;
 
 use crate::common::{Db, TestApp};
 use crate::portal::post_json;
@@ -17,16 +17,7 @@ both_stores!(
 
 /// A verification whose only step is the form (first name, last name, date of birth).
 async fn form_only(app: &TestApp) -> (String, String) {
-    let (_, key) = app
-        .new_key(KeySettings {
-            flow: vec![Module::FormData],
-            ..KeySettings::default()
-        })
-        .await;
-    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, key) = app.verification_with_flow(vec![Module::FormData]).await;
     (id, key.expose().to_owned())
 }
 

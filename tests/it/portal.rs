@@ -891,16 +891,7 @@ async fn a_verification_left_processing_is_decided_on_the_next_read(db: Db) {
     let Some(app) = TestApp::new(db).await else {
         return;
     };
-    let (_, key) = app
-        .new_key(KeySettings {
-            flow: vec![Module::Terms],
-            ..KeySettings::default()
-        })
-        .await;
-    let id = app.generate(Some(key.expose()), None).await.json()["verificationId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, _key) = app.verification_with_flow(vec![Module::Terms]).await;
     let vid = VerificationId::parse(&id).unwrap();
     // As if the process stopped after the last step was written but before the decision.
     let mut v = app.db.store.get_verification(&vid).await.unwrap().unwrap();
