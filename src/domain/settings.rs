@@ -14,6 +14,7 @@ use super::duration::format_duration;
 
 /// One step of the end-user flow, in the order the portal walks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Module {
     Terms,
@@ -73,6 +74,7 @@ pub fn parse_flow(text: &str) -> Result<Vec<Module>, String> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentType {
     Passport,

@@ -11,6 +11,8 @@ use super::{Module, VerificationId};
 
 /// `status.current`. Moves only forward; see [`Status::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
+#[schema(description = "Where a verification stands; it only moves forward")]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Created,
@@ -68,6 +70,7 @@ impl FromStr for Status {
 
 /// One entry of `status.progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProgressState {
     Pending,
@@ -142,6 +145,7 @@ pub struct Attempt {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Accepted,

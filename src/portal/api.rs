@@ -7,8 +7,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, Sta
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -30,28 +29,19 @@ use crate::portal::inflight::Running;
 use crate::security_headers::{self, Policy};
 use crate::webhooks;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use crate::openapi::RouterExt;
+    use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+    use utoipa_axum::routes;
     // Each route reads at most its own limit (DefaultBodyLimit bounds the multipart
     // reader; the JSON steps read through `read_optional_json` with the same number).
     let limits = BodyLimits::of(state);
-    Router::new()
-        .route("/api/portal/{verification_id}", get(get_state))
-        .route(
-            "/api/portal/{verification_id}/terms",
-            post(terms).layer(DefaultBodyLimit::max(limits.json)),
-        )
-        .route(
-            "/api/portal/{verification_id}/document/{side}",
-            post(document).layer(DefaultBodyLimit::max(limits.document)),
-        )
-        .route(
-            "/api/portal/{verification_id}/liveness",
-            post(liveness).layer(DefaultBodyLimit::max(limits.liveness)),
-        )
-        .route(
-            "/api/portal/{verification_id}/form",
-            post(form).layer(DefaultBodyLimit::max(limits.json)),
-        )
+    OpenApiRouter::new()
+        .routes(routes!(get_state))
+        .routes(routes!(terms).layer(DefaultBodyLimit::max(limits.json)))
+        .routes(routes!(document).layer(DefaultBodyLimit::max(limits.document)))
+        .routes(routes!(liveness).layer(DefaultBodyLimit::max(limits.liveness)))
+        .routes(routes!(form).layer(DefaultBodyLimit::max(limits.json)))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_site_only,
@@ -225,6 +215,22 @@ fn step_name(step: Option<Step>) -> &'static str {
 
 /// `GET /api/portal/{id}`: where the user stands. The first visit marks the
 /// verification `in_progress`.
+#[utoipa::path(
+    get,
+    path = "/api/portal/{verification_id}",
+    operation_id = "portal_state",
+    summary = "Where the user stands (the first read starts the verification)",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    responses(
+        (status = 200, description = "OK", body = crate::openapi::PortalView),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn get_state(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -317,10 +323,15 @@ async fn get_state(
 
 /// What one submission answers.
 #[derive(Serialize)]
+#[derive(utoipa::ToSchema)]
+#[schema(as = Submission)]
 struct SubmissionReply {
+    #[schema(required = true)]
     attempt_id: Option<String>,
+    #[schema(value_type = AttemptOutcome)]
     status: &'static str,
     reasons: Vec<String>,
+    #[schema(value_type = crate::openapi::CurrentStep)]
     next_step: &'static str,
     attempts_left: u32,
 }
@@ -333,6 +344,28 @@ fn refused(r: Refusal) -> ApiError {
 }
 
 /// `POST /api/portal/{id}/terms` with `{"accepted": true}`.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/terms",
+    operation_id = "portal_terms",
+    summary = "Accept the terms",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    request_body(content = inline(crate::openapi::TermsAccepted), content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = SubmissionReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn terms(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -477,6 +510,28 @@ fn field<'a>(parts: &'a [(&'static str, Bytes)], name: &str) -> Option<&'a Bytes
 }
 
 /// `POST /api/portal/{id}/document/{front|back}`: multipart `document_type`, `image`.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/document/{side}",
+    operation_id = "portal_document",
+    summary = "Submit one side of the document",
+    tag = "portal",
+    params(crate::openapi::VerificationPath, ("side" = inline(crate::openapi::DocumentSide), Path)),
+    request_body(content = inline(crate::openapi::DocumentUpload), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "OK", body = SubmissionReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn document(
     State(state): State<AppState>,
     Path((id, side)): Path<(String, String)>,
@@ -564,6 +619,28 @@ async fn document(
 const MAX_FRAMES: usize = 8;
 
 /// `POST /api/portal/{id}/liveness`: multipart `frames`, 2 to 8, first to last.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/liveness",
+    operation_id = "portal_liveness",
+    summary = "Submit the liveness burst",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    request_body(content = inline(crate::openapi::LivenessUpload), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "OK", body = SubmissionReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn liveness(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -631,6 +708,28 @@ async fn liveness(
 }
 
 /// `POST /api/portal/{id}/form`: a JSON object of the key's form fields.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/form",
+    operation_id = "portal_form",
+    summary = "Submit the form",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    request_body(content = inline(crate::openapi::FormValues), content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = SubmissionReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn form(
     State(state): State<AppState>,
     Path(id): Path<String>,
