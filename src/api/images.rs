@@ -43,7 +43,7 @@ fn image_type(query: &QueryPairs) -> Result<Option<ImageType>, ApiError> {
     operation_id = "get_verification_image_front",
     tag = "operator",
     security(("SdkKey" = [])),
-    params(VerificationPath, ("image_type" = Option<ImageType>, Query, description = "Absent: the cropped image when there is one")),
+    params(VerificationPath, ("image_type" = inline(Option<ImageType>), Query, description = "Absent: the cropped image when there is one")),
     responses(
         (status = 200, description = "The image", content_type = "image/jpeg", body = inline(Binary)),
         (status = 400, response = ErrorResponse),
@@ -71,7 +71,7 @@ pub async fn front(
     operation_id = "get_verification_image_back",
     tag = "operator",
     security(("SdkKey" = [])),
-    params(VerificationPath, ("image_type" = Option<ImageType>, Query, description = "Absent: the cropped image when there is one")),
+    params(VerificationPath, ("image_type" = inline(Option<ImageType>), Query, description = "Absent: the cropped image when there is one")),
     responses(
         (status = 200, description = "The image", content_type = "image/jpeg", body = inline(Binary)),
         (status = 400, response = ErrorResponse),
