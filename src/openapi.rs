@@ -136,7 +136,62 @@ pub struct Served(Bytes);
 
 impl Served {
     pub fn new(api: &utoipa::openapi::OpenApi) -> Self {
-        Served(serde_json::to_vec(api).expect("the document serialises").into())
+        let mut doc = serde_json::to_value(api).expect("the document serialises");
+        absent_is_not_null(&mut doc);
+        Served(serde_json::to_vec(&doc).expect("the document serialises").into())
+    }
+}
+
+/// utoipa describes an `Option<T>` as "T or null". For an optional header or request
+/// body, `None` means "not sent", which OpenAPI says with `required: false` alone: a
+/// header or a body cannot be JSON `null`, so the null alternative is dropped there.
+fn absent_is_not_null(doc: &mut serde_json::Value) {
+    let optional = |v: &serde_json::Value| v.get("required") != Some(&true.into());
+    let operations = doc
+        .get_mut("paths")
+        .and_then(|paths| paths.as_object_mut())
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        if let Some(parameters) = operation.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+            for parameter in parameters.iter_mut().filter(|p| optional(p)) {
+                if let Some(schema) = parameter.get_mut("schema") {
+                    drop_null(schema);
+                }
+            }
+        }
+        if let Some(body) = operation.get_mut("requestBody").filter(|b| optional(b)) {
+            let media_types = body
+                .get_mut("content")
+                .and_then(|c| c.as_object_mut())
+                .into_iter()
+                .flat_map(|c| c.values_mut());
+            for media in media_types {
+                if let Some(schema) = media.get_mut("schema") {
+                    drop_null(schema);
+                }
+            }
+        }
+    }
+}
+
+fn drop_null(schema: &mut serde_json::Value) {
+    let null = serde_json::json!({"type": "null"});
+    if let Some(types) = schema.get_mut("type").and_then(|t| t.as_array_mut()) {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types.remove(0);
+            schema["type"] = only;
+        }
+    }
+    if let Some(one_of) = schema.get_mut("oneOf").and_then(|o| o.as_array_mut()) {
+        one_of.retain(|s| *s != null);
+        if one_of.len() == 1 {
+            let only = one_of.remove(0);
+            *schema = only;
+        }
     }
 }
 
@@ -369,6 +424,7 @@ pub enum CurrentStep {
 
 /// One form field the key asks for.
 #[derive(ToSchema)]
+#[schema(as = FormField)]
 #[allow(dead_code)]
 pub struct FormFieldView {
     name: String,
@@ -522,6 +578,35 @@ mod tests {
             }
         }
         all
+    }
+
+    #[test]
+    fn an_optional_header_or_body_is_absent_not_null() {
+        let mut doc = serde_json::json!({"paths": {"/x": {"post": {
+            "parameters": [
+                {"name": "H", "in": "header", "required": false,
+                 "schema": {"type": ["string", "null"], "maxLength": 9}},
+                {"name": "id", "in": "path", "required": true,
+                 "schema": {"type": ["string", "null"]}},
+            ],
+            "requestBody": {"content": {"application/json": {"schema":
+                {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/B"}]}}}},
+        }}}});
+        absent_is_not_null(&mut doc);
+        let op = &doc["paths"]["/x"]["post"];
+        assert_eq!(
+            op["parameters"][0]["schema"],
+            serde_json::json!({"type": "string", "maxLength": 9})
+        );
+        // A required one is left as it is.
+        assert_eq!(
+            op["parameters"][1]["schema"]["type"],
+            serde_json::json!(["string", "null"])
+        );
+        assert_eq!(
+            op["requestBody"]["content"]["application/json"]["schema"],
+            serde_json::json!({"$ref": "#/components/schemas/B"})
+        );
     }
 
     #[test]

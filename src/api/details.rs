@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::domain::verification::rfc3339;
-use crate::domain::{Attempt, AttemptOutcome, Module, Progress, Status, Step, VerificationId};
+use crate::domain::{
+    Attempt, AttemptOutcome, Module, Progress, ProgressState, Status, Step, VerificationId,
+};
 use crate::error::ApiError;
 use crate::openapi::{ErrorResponse, VerificationPath};
 
@@ -40,6 +42,7 @@ struct StatusBlock {
     #[schema(format = DateTime)]
     updated_at: String,
     /// Every module of the flow but terms
+    #[schema(value_type = BTreeMap<Module, ProgressState>)]
     progress: Progress,
 }
 
