@@ -86,9 +86,7 @@ pub fn every_route_answers(api: &mut utoipa::openapi::OpenApi) {
 }
 
 /// The operations of a path item, whatever their method.
-pub fn operations(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = &mut Operation> {
+pub fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
     [
         &mut item.get,
         &mut item.put,
@@ -138,7 +136,11 @@ impl Served {
     pub fn new(api: &utoipa::openapi::OpenApi) -> Self {
         let mut doc = serde_json::to_value(api).expect("the document serialises");
         absent_is_not_null(&mut doc);
-        Served(serde_json::to_vec(&doc).expect("the document serialises").into())
+        Served(
+            serde_json::to_vec(&doc)
+                .expect("the document serialises")
+                .into(),
+        )
     }
 }
 
@@ -155,7 +157,10 @@ fn absent_is_not_null(doc: &mut serde_json::Value) {
         .filter_map(|item| item.as_object_mut())
         .flat_map(|item| item.values_mut());
     for operation in operations {
-        if let Some(parameters) = operation.get_mut("parameters").and_then(|p| p.as_array_mut()) {
+        if let Some(parameters) = operation
+            .get_mut("parameters")
+            .and_then(|p| p.as_array_mut())
+        {
             for parameter in parameters.iter_mut().filter(|p| optional(p)) {
                 if let Some(schema) = parameter.get_mut("schema") {
                     drop_null(schema);
@@ -249,13 +254,12 @@ pub struct RateLimited;
 
 impl<'s> ToResponse<'s> for RateLimited {
     fn response() -> (&'s str, RefOr<ResponseObject>) {
-        let integer = || HeaderBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Integer)));
+        let integer =
+            || HeaderBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Integer)));
         (
             "RateLimited",
             ResponseBuilder::new()
-                .description(
-                    "Over a rate limit, in the documented error shape (code RATE_LIMITED)",
-                )
+                .description("Over a rate limit, in the documented error shape (code RATE_LIMITED)")
                 .header(
                     "Retry-After",
                     integer()
@@ -613,12 +617,15 @@ mod tests {
     fn documented_error_codes_are_those_of_api_error() {
         let documented: Vec<String> = ErrorCode::ALL
             .iter()
-            .map(|c| serde_json::to_value(c).unwrap().as_str().unwrap().to_owned())
+            .map(|c| {
+                serde_json::to_value(c)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
-        let mut spoken: Vec<String> = one_of_each()
-            .iter()
-            .map(|e| e.code().to_owned())
-            .collect();
+        let mut spoken: Vec<String> = one_of_each().iter().map(|e| e.code().to_owned()).collect();
         let mut sorted = documented.clone();
         sorted.sort();
         spoken.sort();

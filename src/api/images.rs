@@ -12,8 +12,8 @@ use crate::auth::AuthedKey;
 use crate::body::QueryPairs;
 use crate::domain::{AttemptOutcome, DocumentType, RedactionTarget, Step};
 use crate::error::ApiError;
-use crate::openapi::{Binary, ErrorResponse, VerificationPath};
 use crate::imaging::{self, Point, Quad, RelRect};
+use crate::openapi::{Binary, ErrorResponse, VerificationPath};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "lowercase")]

@@ -10,8 +10,7 @@ use serde_json::Value;
 use super::{Module, VerificationId};
 
 /// `status.current`. Moves only forward; see [`Status::can_become`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(description = "Where a verification stands; it only moves forward")]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -69,8 +68,7 @@ impl FromStr for Status {
 }
 
 /// One entry of `status.progress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProgressState {
     Pending,
@@ -144,8 +142,7 @@ pub struct Attempt {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     Accepted,

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -322,8 +322,7 @@ async fn get_state(
 }
 
 /// What one submission answers.
-#[derive(Serialize)]
-#[derive(utoipa::ToSchema)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[schema(as = Submission)]
 struct SubmissionReply {
     #[schema(required = true)]

@@ -173,7 +173,10 @@ async fn the_document_is_valid_openapi_3_1() {
         .iter_errors(&doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(errors.is_empty(), "not a valid OpenAPI 3.1 document: {errors:#?}");
+    assert!(
+        errors.is_empty(),
+        "not a valid OpenAPI 3.1 document: {errors:#?}"
+    );
 
     // That schema leaves Schema Objects to the JSON Schema dialect: check each against
     // the draft 2020-12 meta-schema.
