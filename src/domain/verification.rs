@@ -10,9 +10,10 @@ use serde_json::Value;
 use super::{Module, VerificationId};
 
 /// `status.current`. Moves only forward; see [`Status::can_become`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[schema(description = "Where a verification stands; it only moves forward")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
+#[schema(description = "Where a verification stands; it only moves forward")]
 pub enum Status {
     Created,
     InProgress,
@@ -68,8 +69,9 @@ impl FromStr for Status {
 }
 
 /// One entry of `status.progress`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum ProgressState {
     Pending,
     InProgress,
@@ -142,8 +144,9 @@ pub struct Attempt {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum AttemptOutcome {
     Accepted,
     Rejected,

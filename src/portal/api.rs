@@ -321,8 +321,9 @@ async fn get_state(
     Ok(Json(body).into_response())
 }
 
+#[derive(utoipa::ToSchema)]
 /// What one submission answers.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Serialize)]
 #[schema(as = Submission)]
 struct SubmissionReply {
     #[schema(required = true)]
