@@ -268,8 +268,11 @@ impl Engine {
                     &self.faces.passive_liveness,
                 );
                 flags.extend(passive.flag().map(str::to_owned));
-                metrics["passive"] = serde_json::to_value(&passive)
+                let passive = serde_json::to_value(&passive)
                     .map_err(|e| BackendError::Internal(e.to_string()))?;
+                if let Some(fields) = metrics.as_object_mut() {
+                    fields.insert("passive".into(), passive);
+                }
                 selfie_jpeg
             }
             None => None,
