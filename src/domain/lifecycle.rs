@@ -216,8 +216,8 @@ pub fn apply(
             }
             next.status = decision.status;
             moves(v.status, next.status)?;
-            if let Some(m) = face_match {
-                recorded(&mut next)?.face_match = Some(m);
+            if let Some(compared) = face_match {
+                recorded(&mut next)?.face_match = Some(compared);
             }
             set_decision(&mut next, decision)?;
         }

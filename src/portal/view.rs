@@ -41,7 +41,7 @@ struct LastRejection<'a> {
 
 impl<'a> PortalView<'a> {
     pub fn of(loaded: &'a Loaded) -> Self {
-        let v = &loaded.verification;
+        let v = &loaded.verification; // read throughout
         let (status, _) = v.effective_status(now());
         let PortalState { document_type, .. } = v.portal;
         let sides: &[&'static str] = match document_type {

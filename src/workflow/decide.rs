@@ -32,7 +32,7 @@ pub(super) async fn decide(
     let mut failure: Option<String> = None;
     if face_match_required {
         match compare_faces(state, &tallies, thresholds).await? {
-            Ok(m) => face_match = Some(m),
+            Ok(compared) => face_match = Some(compared),
             Err(e) => failure = Some(format!("FACE_MATCH_FAILED: {e}")),
         }
     }
@@ -46,13 +46,13 @@ pub(super) async fn decide(
         steps: tallies
             .iter()
             .filter_map(|(step, t)| {
-                let a = t.accepted.as_ref()?;
+                let accepted = t.accepted.as_ref()?;
                 Some(StepOutcome {
                     step: step.as_str().to_owned(),
                     verdict: Verdict::Accepted,
                     reasons: vec![],
-                    borderline: a.metrics.borderline().to_vec(),
-                    flags: a.metrics.flags().to_vec(),
+                    borderline: accepted.metrics.borderline().to_vec(),
+                    flags: accepted.metrics.flags().to_vec(),
                 })
             })
             .collect(),
@@ -62,9 +62,9 @@ pub(super) async fn decide(
     };
     let (status, reasons) = match (failure, state.backend.decide(input).await) {
         (None, Ok(d)) => (d.status, d.reasons),
-        (Some(f), _) => (
+        (Some(failure), _) => (
             Status::NeedsManualReview,
-            vec!["DECISION_INCOMPLETE".into(), f],
+            vec!["DECISION_INCOMPLETE".into(), failure],
         ),
         (None, Err(e)) => {
             tracing::warn!(error = %e, "decision failed; sending to manual review");

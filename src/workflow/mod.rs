@@ -75,9 +75,9 @@ pub async fn load(state: &AppState, id: &VerificationId) -> Result<Loaded, ApiEr
 pub async fn open(state: &AppState, id: &VerificationId) -> Result<Loaded, ApiError> {
     let mut loaded = load(state, id).await?;
     let at = now();
-    let v = &loaded.verification;
-    if v.status == Status::Created && at < v.expires_at {
-        let started = lifecycle::apply(v, &loaded.attempts, Change::Opened, at)
+    let current = &loaded.verification;
+    if current.status == Status::Created && at < current.expires_at {
+        let started = lifecycle::apply(current, &loaded.attempts, Change::Opened, at)
             .map_err(ApiError::internal)?;
         if write(state, &started, None).await? {
             loaded.verification = started.verification;
@@ -156,17 +156,17 @@ pub async fn record_step(
         content_hash: judged.content_hash,
         created_at: at,
     });
-    if let Some(a) = attempt.as_mut() {
+    if let Some(made) = attempt.as_mut() {
         for (role, bytes) in judged.images {
-            let key = format!("{}/{}/{}", before.id, a.id, role);
+            let key = format!("{}/{}/{}", before.id, made.id, role);
             state
                 .blobs
                 .put(&key, bytes)
                 .await
                 .map_err(ApiError::internal)?;
-            a.images.insert(role.to_owned(), key);
+            made.images.insert(role.to_owned(), key);
         }
-        attempts.push(a.clone());
+        attempts.push(made.clone());
     }
     let change = Change::StepJudged {
         step: judged.step,

@@ -35,11 +35,11 @@ fn outcome(verdict: Verdict) -> AttemptOutcome {
 }
 
 fn hash_all<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
     }
-    hex::encode(h.finalize())
+    hex::encode(hasher.finalize())
 }
 
 fn backend_error(e: BackendError) -> ApiError {
