@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::portal::{self, Step};
+use super::reasons::Reason;
 use super::results::{
     DecisionRecord, DocumentMetrics, DocumentResults, LivenessMetrics, LivenessResults, Recorded,
     SideResult,
@@ -200,7 +201,7 @@ pub fn apply(
                     &mut next,
                     DecisionRecord {
                         status: Status::Rejected,
-                        reasons: vec![format!("STEP_FAILED:{}", step.as_str())],
+                        reasons: vec![Reason::StepFailed(step)],
                     },
                 )?;
             } else if portal::current_step(&next, &types, &tallies).is_none() {
@@ -230,7 +231,7 @@ pub fn apply(
                 &mut next,
                 DecisionRecord {
                     status: Status::NeedsManualReview,
-                    reasons: vec!["PROCESSING_STALLED".into()],
+                    reasons: vec![Reason::ProcessingStalled],
                 },
             )?;
         }
@@ -368,7 +369,7 @@ mod tests {
     use serde_json::{Map, json};
 
     use super::*;
-    use crate::domain::results::{AttemptMetrics, Results};
+    use crate::domain::results::Results;
     use crate::domain::verification::initial_progress;
     use crate::domain::{KeySettings, Module, Modules, PortalState, VerificationId};
 
@@ -404,15 +405,8 @@ mod tests {
 
     fn attempt(step: Step, outcome: AttemptOutcome) -> Attempt {
         Attempt {
-            id: format!("att_{}", step.as_str()),
-            verification_id: VerificationId::generate(),
-            step,
-            outcome,
-            reasons: vec![],
-            metrics: AttemptMetrics::Other(json!({})),
-            images: Default::default(),
-            content_hash: None,
             created_at: t0(),
+            ..crate::domain::portal::tests::attempt(step, outcome)
         }
     }
 
@@ -420,7 +414,7 @@ mod tests {
         Change::Decided {
             decision: DecisionRecord {
                 status,
-                reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+                reasons: reasons.iter().map(|r| r.parse().unwrap()).collect(),
             },
             face_match: None,
         }
@@ -445,11 +439,11 @@ mod tests {
         events
             .iter()
             .map(|e| {
-                let reasons = e
-                    .data
-                    .decision
-                    .clone()
-                    .map(|d| d.map(|d| d.reasons).unwrap_or_default());
+                let reasons = e.data.decision.clone().map(|d| {
+                    d.iter()
+                        .flat_map(|d| d.reasons.iter().map(ToString::to_string))
+                        .collect()
+                });
                 (e.event_type, e.data.status, reasons)
             })
             .collect()

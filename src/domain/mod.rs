@@ -7,6 +7,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod modules;
 pub mod portal;
+pub mod reasons;
 pub mod results;
 pub mod settings;
 pub mod verification;

@@ -198,7 +198,7 @@ pub fn check_submission(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::VerificationId;
     use crate::domain::verification::{initial_progress, now};
@@ -224,7 +224,8 @@ mod tests {
         }
     }
 
-    fn attempt(step: Step, outcome: AttemptOutcome) -> Attempt {
+    /// An attempt with nothing measured, for tests.
+    pub(crate) fn attempt(step: Step, outcome: AttemptOutcome) -> Attempt {
         Attempt {
             id: format!("att_{}", step.as_str()),
             verification_id: VerificationId::generate(),

@@ -85,7 +85,7 @@ pub const ERASED: [&str; 6] = [
 pub struct DecisionRecord {
     pub status: Status,
     /// Machine-readable reasons; empty when verified.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<super::reasons::Reason>,
 }
 
 /// `results.document`: the chosen type and each accepted side.

@@ -5,6 +5,7 @@ use crate::AppState;
 use crate::backend::{DecisionInput, StepOutcome, Verdict};
 use crate::domain::lifecycle::{self, Change};
 use crate::domain::portal::{self, Step, StepTally};
+use crate::domain::reasons::Reason;
 use crate::domain::results::DecisionRecord;
 use crate::domain::verification::now;
 use crate::domain::{Attempt, Module, Status, Verification, VerificationId};
@@ -29,26 +30,22 @@ pub(super) async fn decide(
     let face_match_required =
         v.flow.contains(&Module::Document) && v.flow.contains(&Module::Liveness);
     let mut face_match: Option<FaceMatch> = None;
-    let mut failure: Option<String> = None;
+    let mut failure: Option<Reason> = None;
     if face_match_required {
         match compare_faces(state, &tallies, thresholds).await? {
             Ok(compared) => face_match = Some(compared),
-            Err(e) => failure = Some(format!("FACE_MATCH_FAILED: {e}")),
+            Err(e) => failure = Some(Reason::FaceMatchFailed(e.to_string())),
         }
     }
     let steps = portal::steps(&v, &v.modules.document_types());
     let input = DecisionInput {
-        required: steps
-            .iter()
-            .filter(|s| **s != Step::Terms)
-            .map(|s| s.as_str().to_owned())
-            .collect(),
+        required: steps.into_iter().filter(|s| *s != Step::Terms).collect(),
         steps: tallies
             .iter()
             .filter_map(|(step, t)| {
                 let accepted = t.accepted.as_ref()?;
                 Some(StepOutcome {
-                    step: step.as_str().to_owned(),
+                    step: *step,
                     verdict: Verdict::Accepted,
                     reasons: vec![],
                     borderline: accepted.metrics.borderline().to_vec(),
@@ -64,11 +61,11 @@ pub(super) async fn decide(
         (None, Ok(d)) => (d.status, d.reasons),
         (Some(failure), _) => (
             Status::NeedsManualReview,
-            vec!["DECISION_INCOMPLETE".into(), failure],
+            vec![Reason::DecisionIncomplete, failure],
         ),
         (None, Err(e)) => {
             tracing::warn!(error = %e, "decision failed; sending to manual review");
-            (Status::NeedsManualReview, vec!["DECISION_FAILED".into()])
+            (Status::NeedsManualReview, vec![Reason::DecisionFailed])
         }
     };
     let change = Change::Decided {
