@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use figment::error::Kind;
 use figment::value::{Dict, Map, Num, Value};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 
@@ -145,13 +146,44 @@ pub fn merged(env: &dyn Fn(&str) -> Option<String>) -> Result<Figment, ConfigErr
 
 /// How an operator finds the setting at `key` (dotted): its key and file when a file gave
 /// the value, else its environment variable, which is where a default is overridden.
-pub fn describe(key: &str, source: Option<&Metadata>) -> String {
+fn describe(key: &str, source: Option<&Metadata>) -> String {
     if let Some(Source::File(path)) = source.and_then(|m| m.source.as_ref()) {
         return format!("`{key}` in {}", path.display());
     }
     ENV.iter()
         .find(|(_, k)| *k == key)
         .map_or_else(|| format!("`{key}`"), |(var, _)| (*var).to_owned())
+}
+
+/// A failed extraction, naming the setting as [`describe`] does.
+pub fn named(error: figment::Error) -> ConfigError {
+    let name = describe(&error.path.join("."), error.metadata.as_ref());
+    match error.kind {
+        Kind::UnknownField(_, expected) => ConfigError::Unknown {
+            name,
+            expected: expected.join(", "),
+        },
+        Kind::UnknownVariant(found, expected) => ConfigError::Invalid {
+            name,
+            reason: format!("`{found}` is neither `{}`", expected.join("` nor `")),
+        },
+        kind => ConfigError::Invalid {
+            name,
+            reason: kind.to_string(),
+        },
+    }
+}
+
+/// A check over the settings at `keys` failed: name each where its value came from.
+pub fn invalid(figment: &Figment, keys: &[&str], reason: String) -> ConfigError {
+    let names: Vec<String> = keys
+        .iter()
+        .map(|key| describe(key, figment.find_metadata(key)))
+        .collect();
+    ConfigError::Invalid {
+        name: names.join(" / "),
+        reason,
+    }
 }
 
 /// The environment layer. A variable's text is read as the type of its setting's default, so

@@ -252,56 +252,31 @@ struct KeysSection {
     cache_ttl: Duration,
 }
 
-impl Settings {
-    /// Load from the compiled-in defaults, the optional `V2CLIENT_CONFIG` file, and the
-    /// process environment, where an empty variable counts as unset.
-    pub fn load() -> Result<Settings, ConfigError> {
-        Self::load_with(&|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    }
-
-    /// Load with an explicit environment (tests use this instead of mutating the process).
-    pub fn load_with(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        use figment::error::Kind;
-        let figment = layers::merged(env)?;
-        let layered: Layered = figment.extract().map_err(|e| {
-            let key = e.path.join(".");
-            let name = layers::describe(&key, e.metadata.as_ref());
-            match e.kind {
-                Kind::UnknownField(_, expected) => ConfigError::Unknown {
-                    name,
-                    expected: expected.join(", "),
-                },
-                Kind::UnknownVariant(found, expected) => ConfigError::Invalid {
-                    name,
-                    reason: format!("`{found}` is neither `{}`", expected.join("` nor `")),
-                },
-                kind => ConfigError::Invalid {
-                    name,
-                    reason: kind.to_string(),
-                },
-            }
-        })?;
-        let invalid = |keys: &[&str], reason: String| ConfigError::Invalid {
-            name: keys
-                .iter()
-                .map(|key| layers::describe(key, figment.find_metadata(key)))
-                .collect::<Vec<_>>()
-                .join(" / "),
-            reason,
-        };
-        // The checks that span settings, or settings of other modules' types.
-        let faces = layered.faces;
+impl Layered {
+    /// The checks that span settings, or that concern other modules' types, then the shape
+    /// the rest of the crate reads.
+    fn into_settings(
+        self,
+        figment: &figment::Figment,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let faces = self.faces;
         faces.matching.validate().map_err(|reason| {
-            invalid(&["faces.matching.match", "faces.matching.no_match"], reason)
+            layers::invalid(
+                figment,
+                &["faces.matching.match", "faces.matching.no_match"],
+                reason,
+            )
         })?;
         if !(0.0..=1.0).contains(&faces.passive_liveness.spoof_threshold) {
-            return Err(invalid(
+            return Err(layers::invalid(
+                figment,
                 &["faces.passive_liveness.spoof_threshold"],
                 "the spoof threshold is a probability between 0 and 1".into(),
             ));
         }
-        let data_dir = layered.data_dir;
-        let url = layered.database_url.unwrap_or_else(|| {
+        let data_dir = self.data_dir;
+        let url = self.database_url.unwrap_or_else(|| {
             format!(
                 "sqlite://{}",
                 data_dir.join("v2client.db").to_string_lossy()
@@ -312,37 +287,53 @@ impl Settings {
             "postgres" | "postgresql" => DatabaseKind::Postgres,
             "sqlite" => DatabaseKind::Sqlite,
             _ => {
-                return Err(invalid(
+                return Err(layers::invalid(
+                    figment,
                     &["database_url"],
                     format!("unsupported scheme `{scheme}`; use postgres://… or sqlite://…"),
                 ));
             }
         };
         Ok(Settings {
-            bind: layered.bind,
-            public_url: layered.public_url,
+            bind: self.bind,
+            public_url: self.public_url,
             database: DatabaseSettings {
                 url,
                 kind,
-                max_connections: layered.database.max_connections,
-                acquire_timeout: layered.database.acquire_timeout,
+                max_connections: self.database.max_connections,
+                acquire_timeout: self.database.acquire_timeout,
             },
-            limits: layered.limits,
-            timeouts: layered.server,
-            key_cache_ttl: layered.keys.cache_ttl,
+            limits: self.limits,
+            timeouts: self.server,
+            key_cache_ttl: self.keys.cache_ttl,
             backend: BackendSettings {
-                imaging: layered.imaging,
+                imaging: self.imaging,
                 faces,
-                ..layered.backend
+                ..self.backend
             },
             blobs: crate::blobs::BlobSettings::from_env(&data_dir, env)?,
             data_dir,
-            webhooks: layered.webhooks,
-            metrics_token: layered.metrics_token,
-            shutdown_timeout: layered.shutdown_timeout,
-            log: layered.log,
-            log_format: layered.log_format,
+            webhooks: self.webhooks,
+            metrics_token: self.metrics_token,
+            shutdown_timeout: self.shutdown_timeout,
+            log: self.log,
+            log_format: self.log_format,
         })
+    }
+}
+
+impl Settings {
+    /// Load from the compiled-in defaults, the optional `V2CLIENT_CONFIG` file, and the
+    /// process environment, where an empty variable counts as unset.
+    pub fn load() -> Result<Settings, ConfigError> {
+        Self::load_with(&|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Load with an explicit environment (tests use this instead of mutating the process).
+    pub fn load_with(env: &dyn Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let figment = layers::merged(env)?;
+        let layered: Layered = figment.extract().map_err(layers::named)?;
+        layered.into_settings(&figment, env)
     }
 
     /// The link an end user opens for a verification.
