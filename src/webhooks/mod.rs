@@ -49,7 +49,20 @@ impl WebhookConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What an event reports (`verification.started`, …), as stored and as sent in a payload's
+/// `type`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(prefix = "verification.", serialize_all = "snake_case")]
 pub enum EventType {
     #[serde(rename = "verification.started")]
     Started,
@@ -61,11 +74,7 @@ pub enum EventType {
 
 impl EventType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Started => "verification.started",
-            EventType::Completed => "verification.completed",
-            EventType::Expired => "verification.expired",
-        }
+        self.into()
     }
 }
 
@@ -179,4 +188,24 @@ pub enum AfterAttempt {
     Delivered,
     RetryAt(DateTime<Utc>),
     Failed,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn event_types_serialise_as_their_names() {
+        for &t in EventType::VARIANTS {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+            assert_eq!(
+                serde_json::from_value::<EventType>(t.as_str().into()).unwrap(),
+                t
+            );
+        }
+        assert_eq!(EventType::Started.as_str(), "verification.started");
+        assert_eq!(EventType::Completed.as_str(), "verification.completed");
+        assert_eq!(EventType::Expired.as_str(), "verification.expired");
+    }
 }
