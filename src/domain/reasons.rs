@@ -108,7 +108,7 @@ impl FromStr for Reason {
 
 impl PartialEq<&str> for Reason {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        other.parse::<Reason>().is_ok_and(|theirs| theirs == *self)
     }
 }
 
