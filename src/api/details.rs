@@ -52,8 +52,7 @@ struct StatusBlock {
 #[schema(as = Attempt)]
 struct AttemptView {
     attempt_id: String,
-    #[schema(value_type = Step)]
-    step: String,
+    step: Step,
     #[schema(value_type = AttemptOutcome)]
     status: &'static str,
     reasons: Vec<String>,
@@ -71,7 +70,7 @@ impl From<Attempt> for AttemptView {
             step: a.step,
             status: a.outcome.as_str(),
             reasons: a.reasons,
-            metrics: a.metrics,
+            metrics: a.metrics.to_json(),
             created_at: rfc3339(a.created_at),
         }
     }
@@ -114,7 +113,7 @@ pub async fn details(
             updated_at: rfc3339(updated_at),
             progress: v.progress,
         },
-        results: v.results,
+        results: v.results.to_json(),
         extra_data: v.extra_data,
         created_at: rfc3339(v.created_at),
         expires_at: rfc3339(v.expires_at),

@@ -39,7 +39,7 @@ struct GenerateResponse<'a> {
     expires_at: String,
     /// What each module of the flow is set to, as the key had it
     #[schema(value_type = Object)]
-    modules: &'a Value,
+    modules: Value,
     flow: &'a [Module],
     /// The portal link to send the user to
     #[schema(format = "uri")]
@@ -141,7 +141,7 @@ pub async fn generate(
     let body = serde_json::to_string(&GenerateResponse {
         verification_id: verification.id.as_str(),
         expires_at: rfc3339(verification.expires_at),
-        modules: &verification.modules,
+        modules: serde_json::to_value(&verification.modules).map_err(ApiError::internal)?,
         flow: &verification.flow,
         verify_url: state.settings.verify_url(verification.id.as_str()),
     })
@@ -188,14 +188,14 @@ pub(crate) fn new_verification(
         flow: settings.flow.clone(),
         modules: settings.modules(),
         progress: initial_progress(&settings.flow),
-        results: Value::Object(Default::default()),
+        results: Default::default(),
         extra_data,
         return_url,
         portal: PortalState {
             // The server, not the browser, picks the liveness challenge.
             liveness_challenge: settings
                 .has(Module::Liveness)
-                .then(|| Challenge::random().map(|c| c.as_str().to_owned()))
+                .then(Challenge::random)
                 .transpose()
                 .map_err(ApiError::internal)?,
             ..PortalState::default()

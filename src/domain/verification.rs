@@ -1,7 +1,6 @@
 //! A verification and its state machine.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,8 @@ use super::{Module, VerificationId};
 /// `status.current`. Moves only forward; see [`Status::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Status::unknown)]
 #[derive(utoipa::ToSchema)]
 #[schema(description = "Where a verification stands; it only moves forward")]
 pub enum Status {
@@ -26,15 +27,7 @@ pub enum Status {
 
 impl Status {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::InProgress => "in_progress",
-            Status::Processing => "processing",
-            Status::Verified => "verified",
-            Status::NeedsManualReview => "needs_manual_review",
-            Status::Rejected => "rejected",
-            Status::Expired => "expired",
-        }
+        self.into()
     }
 
     /// A decided (or expired) verification never changes again.
@@ -58,13 +51,9 @@ impl Status {
     pub fn can_become(self, next: Status) -> bool {
         !self.is_final() && next.rank() > self.rank()
     }
-}
 
-impl FromStr for Status {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(Value::String(s.to_owned()))
-            .map_err(|_| format!("unknown status `{s}`"))
+    fn unknown(given: &str) -> String {
+        format!("unknown status `{given}`")
     }
 }
 
@@ -96,9 +85,10 @@ pub struct Verification {
     pub key_id: String,
     pub status: Status,
     pub flow: Vec<Module>,
-    pub modules: Value,
+    /// What the key asked for when the verification was created.
+    pub modules: super::Modules,
     pub progress: Progress,
-    pub results: Value,
+    pub results: super::Results,
     pub extra_data: Option<Value>,
     pub return_url: Option<String>,
     /// The end user's progress beyond the status (terms, chosen document, challenge).
@@ -126,17 +116,16 @@ impl Verification {
 }
 
 /// One submission to one step, accepted or rejected, kept for the operator's audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     pub id: String,
     pub verification_id: VerificationId,
-    /// `document_front`, `document_back`, `liveness` or `form_data`.
-    pub step: String,
+    pub step: super::Step,
     pub outcome: AttemptOutcome,
     /// Stable machine reason codes (`IMAGE_BLURRY`, …); empty when accepted.
     pub reasons: Vec<String>,
     /// What was measured (sharpness, brightness, face boxes, …).
-    pub metrics: Value,
+    pub metrics: super::AttemptMetrics,
     /// Blob-store keys of the images this attempt stored, by role (`original`, `cropped`).
     pub images: BTreeMap<String, String>,
     /// SHA-256 (hex) of the submitted content, to spot resubmissions.
@@ -146,6 +135,12 @@ pub struct Attempt {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = AttemptOutcome::unknown
+)]
 #[derive(utoipa::ToSchema)]
 pub enum AttemptOutcome {
     Accepted,
@@ -154,21 +149,11 @@ pub enum AttemptOutcome {
 
 impl AttemptOutcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Accepted => "accepted",
-            AttemptOutcome::Rejected => "rejected",
-        }
+        self.into()
     }
-}
 
-impl FromStr for AttemptOutcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "accepted" => Ok(AttemptOutcome::Accepted),
-            "rejected" => Ok(AttemptOutcome::Rejected),
-            _ => Err(format!("unknown attempt outcome `{s}`")),
-        }
+    fn unknown(given: &str) -> String {
+        format!("unknown attempt outcome `{given}`")
     }
 }
 
@@ -206,18 +191,17 @@ pub fn earlier(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
         .map_or_else(earliest, |t| t.max(earliest()))
 }
 
-/// What erasure keeps of a verification's `results`: the decision (the audit trail), when
-/// it was erased and what went. `None` when it was already erased. The images, the
-/// `extra_data` and the `return_url` are cleared beside it by the store.
-pub fn erased_results(results: &serde_json::Value, at: DateTime<Utc>) -> Option<serde_json::Value> {
+/// What erasure keeps of stored `results` ([`super::Results::erased`]), as stored; `None`
+/// when they were already erased. Read from the stored JSON as it is, so that erasure
+/// never fails on results this version cannot read.
+pub fn erased_results(results: &Value, at: DateTime<Utc>) -> Option<Value> {
     if results.get("erased_at").is_some() {
         return None;
     }
-    Some(serde_json::json!({
-        "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
-        "erased_at": rfc3339(at),
-        "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
-    }))
+    let decision = results
+        .get("decision")
+        .and_then(|d| serde_json::from_value(d.clone()).ok());
+    Some(super::results::ErasedResults::new(decision, at).to_json())
 }
 
 /// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows. Every timestamp the
@@ -297,9 +281,9 @@ mod tests {
             key_id: "key_1".into(),
             status: Status::InProgress,
             flow: vec![Module::Terms],
-            modules: json!({}),
+            modules: Default::default(),
             progress: Progress::new(),
-            results: json!({}),
+            results: Default::default(),
             extra_data: None,
             return_url: None,
             portal: Default::default(),

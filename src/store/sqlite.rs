@@ -770,7 +770,7 @@ where
     )
     .bind(&a.id)
     .bind(a.verification_id.as_str())
-    .bind(&a.step)
+    .bind(a.step.as_str())
     .bind(a.outcome.as_str())
     .bind(to_json(&a.reasons))
     .bind(to_json(&a.metrics))
