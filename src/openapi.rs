@@ -79,7 +79,7 @@ pub fn every_route_answers(api: &mut utoipa::openapi::OpenApi) {
                     .responses
                     .responses
                     .entry(status.to_owned())
-                    .or_insert_with(|| error_ref());
+                    .or_insert_with(error_ref);
             }
         }
     }
