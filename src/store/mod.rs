@@ -4,8 +4,10 @@
 //! SQL lives here and nowhere else. Each method is one use case; multi-statement writes
 //! run in one transaction.
 
+mod dialect;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -289,10 +291,6 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, Stor
     };
     store.migrate().await?;
     Ok(store)
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("domain values always serialise")
 }
 
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
