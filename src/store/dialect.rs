@@ -15,6 +15,8 @@ use sqlx::{Database, IntoArguments, Pool};
 use super::KeyChanges;
 
 pub trait Dialect: Send + Sync + 'static {
+    /// The sqlx database, with what the shared store needs of its driver that sqlx does not
+    /// promise of every driver.
     type Db: Database<Arguments: IntoArguments<Self::Db>, Connection: Migrate, QueryResult: RowsAffected>;
 
     /// [`super::Store::kind`].
