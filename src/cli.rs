@@ -403,7 +403,62 @@ async fn engine(settings: Settings) -> CliResult {
 }
 
 /// What a `faces` command prints: a JSON object, or a stable code and what went wrong.
-type FacesOutcome = Result<serde_json::Value, (&'static str, String)>;
+type FacesOutcome = Result<FacesReport, (&'static str, String)>;
+
+/// What a `faces` command found, printed as JSON or as a line of text.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum FacesReport {
+    Compared {
+        similarity: f64,
+        decision: crate::faces::MatchDecision,
+        thresholds: crate::faces::Thresholds,
+    },
+    Liveness {
+        spoof_score: f64,
+        threshold: f64,
+        spoof_suspected: bool,
+    },
+}
+
+impl std::fmt::Display for FacesReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Numbers as JSON writes them, so the text and `--json` agree.
+        let num = |x: f64| serde_json::Value::from(x).to_string();
+        match self {
+            FacesReport::Compared {
+                similarity,
+                decision,
+                thresholds,
+            } => {
+                let decision = serde_json::to_value(decision).unwrap_or_default();
+                write!(
+                    f,
+                    "similarity {}: {} (match at or above {}, no match below {})",
+                    num(*similarity),
+                    decision.as_str().unwrap_or_default(),
+                    num(thresholds.matched),
+                    num(thresholds.no_match)
+                )
+            }
+            FacesReport::Liveness {
+                spoof_score,
+                threshold,
+                spoof_suspected,
+            } => write!(
+                f,
+                "spoof score {} (suspected above {}): {}",
+                num(*spoof_score),
+                num(*threshold),
+                if *spoof_suspected {
+                    "suspected spoof"
+                } else {
+                    "looks live"
+                }
+            ),
+        }
+    }
+}
 
 /// `v2client faces …`: one JSON object (or a line of text) on stdout; failures are
 /// `{"error", "details", "code"}` and exit 1.
@@ -416,25 +471,8 @@ fn faces_command(settings: Settings, cmd: FacesCommand) -> CliResult {
         }
     };
     match outcome {
-        Ok(value) if json => println!("{value}"),
-        Ok(value) => match value.get("similarity") {
-            Some(similarity) => println!(
-                "similarity {similarity}: {} (match at or above {}, no match below {})",
-                value["decision"].as_str().unwrap_or_default(),
-                value["thresholds"]["match"],
-                value["thresholds"]["no_match"]
-            ),
-            None => println!(
-                "spoof score {} (suspected above {}): {}",
-                value["spoof_score"],
-                value["threshold"],
-                if value["spoof_suspected"] == true {
-                    "suspected spoof"
-                } else {
-                    "looks live"
-                }
-            ),
-        },
+        Ok(report) if json => println!("{}", serde_json::to_value(&report)?),
+        Ok(report) => println!("{report}"),
         Err((code, details)) => {
             if json {
                 let error = "The photos could not be analysed";
@@ -492,11 +530,11 @@ fn faces_compare(
             decision,
             thresholds,
             ..
-        } => Ok(serde_json::json!({
-            "similarity": similarity,
-            "decision": decision,
-            "thresholds": thresholds,
-        })),
+        } => Ok(FacesReport::Compared {
+            similarity,
+            decision,
+            thresholds,
+        }),
         FaceMatch::NotPerformed {
             reason: FaceMatchReason::DocumentFaceNotFound,
         } => Err(no_face(b)),
@@ -518,11 +556,11 @@ fn faces_liveness(
         .ok_or_else(|| no_face(path))?;
     let score = recognition::spoof_score(models, &img, &face).map_err(inference_failed)?;
     let threshold = settings.backend.faces.passive_liveness.spoof_threshold;
-    Ok(serde_json::json!({
-        "spoof_score": (score * 10_000.0).round() / 10_000.0,
-        "threshold": threshold,
-        "spoof_suspected": score > threshold,
-    }))
+    Ok(FacesReport::Liveness {
+        spoof_score: (score * 10_000.0).round() / 10_000.0,
+        threshold,
+        spoof_suspected: score > threshold,
+    })
 }
 
 async fn migrate(settings: Settings) -> CliResult {

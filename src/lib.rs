@@ -27,6 +27,7 @@ pub mod serve;
 pub mod store;
 pub mod web;
 pub mod webhooks;
+pub mod workflow;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -211,7 +212,7 @@ fn processing_stall(settings: &Settings) -> Duration {
 }
 
 /// Decide, or send to manual review, every verification that has been in `processing`
-/// for longer than [`PROCESSING_STALL`] at `now` (see [`portal::api::settle_stalled`]).
+/// for longer than [`PROCESSING_STALL`] at `now` (see [`workflow::settle_stalled`]).
 /// Returns how many were settled; failures are logged and retried at the next round.
 pub async fn settle_stalled(
     state: &AppState,
@@ -220,8 +221,8 @@ pub async fn settle_stalled(
     let before = domain::verification::earlier(now, processing_stall(&state.settings));
     let mut settled = 0;
     for id in state.store.stalled_processing(before, SWEEP_BATCH).await? {
-        match portal::api::settle_stalled(state, &id).await {
-            Ok(portal::api::Settled::Untouched) => {}
+        match workflow::settle_stalled(state, &id).await {
+            Ok(workflow::Settled::Untouched) => {}
             Ok(how) => {
                 tracing::info!(verification_id = %id, outcome = ?how,
                     "verification stalled in processing settled");

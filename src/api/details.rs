@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::domain::verification::rfc3339;
-use crate::domain::{Attempt, Module, Progress, VerificationId};
+use crate::domain::{Attempt, Module, Progress, Step, VerificationId};
 use crate::error::ApiError;
 
 #[derive(Serialize)]
@@ -37,7 +37,7 @@ struct StatusBlock {
 #[derive(Serialize)]
 struct AttemptView {
     attempt_id: String,
-    step: String,
+    step: Step,
     status: &'static str,
     reasons: Vec<String>,
     metrics: Value,
@@ -51,7 +51,7 @@ impl From<Attempt> for AttemptView {
             step: a.step,
             status: a.outcome.as_str(),
             reasons: a.reasons,
-            metrics: a.metrics,
+            metrics: a.metrics.to_json(),
             created_at: rfc3339(a.created_at),
         }
     }
@@ -77,7 +77,7 @@ pub async fn details(
             updated_at: rfc3339(updated_at),
             progress: v.progress,
         },
-        results: v.results,
+        results: v.results.to_json(),
         extra_data: v.extra_data,
         created_at: rfc3339(v.created_at),
         expires_at: rfc3339(v.expires_at),

@@ -30,7 +30,7 @@ pub struct GenerateRequest {
 struct GenerateResponse<'a> {
     verification_id: &'a str,
     expires_at: String,
-    modules: &'a Value,
+    modules: Value,
     flow: &'a [Module],
     verify_url: String,
 }
@@ -93,7 +93,7 @@ pub async fn generate(
     let body = serde_json::to_string(&GenerateResponse {
         verification_id: verification.id.as_str(),
         expires_at: rfc3339(verification.expires_at),
-        modules: &verification.modules,
+        modules: serde_json::to_value(&verification.modules).map_err(ApiError::internal)?,
         flow: &verification.flow,
         verify_url: state.settings.verify_url(verification.id.as_str()),
     })
@@ -140,14 +140,14 @@ pub(crate) fn new_verification(
         flow: settings.flow.clone(),
         modules: settings.modules(),
         progress: initial_progress(&settings.flow),
-        results: Value::Object(Default::default()),
+        results: Default::default(),
         extra_data,
         return_url,
         portal: PortalState {
             // The server, not the browser, picks the liveness challenge.
             liveness_challenge: settings
                 .has(Module::Liveness)
-                .then(|| Challenge::random().map(|c| c.as_str().to_owned()))
+                .then(Challenge::random)
                 .transpose()
                 .map_err(ApiError::internal)?,
             ..PortalState::default()

@@ -4,12 +4,12 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::body::QueryPairs;
-use crate::domain::{AttemptOutcome, DocumentType, RedactionTarget, Step};
+use crate::domain::results::DocumentMetrics;
+use crate::domain::{AttemptOutcome, RedactionTarget, Step};
 use crate::error::ApiError;
 use crate::imaging::{self, Point, Quad, RelRect};
 
@@ -78,7 +78,7 @@ async fn serve(
     let accepted = attempts
         .iter()
         .rev()
-        .find(|a| a.step == step.as_str() && a.outcome == AttemptOutcome::Accepted)
+        .find(|a| a.step == step && a.outcome == AttemptOutcome::Accepted)
         .ok_or(ApiError::ImageNotFound(missing))?;
     let role = match (step, kind) {
         (Step::Liveness, _) => "selfie",
@@ -101,7 +101,11 @@ async fn serve(
     let body = if step == Step::Liveness || targets.is_empty() {
         bytes.to_vec()
     } else {
-        let metrics = accepted.metrics["metrics"].clone();
+        let metrics = accepted
+            .metrics
+            .document()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("stored attempt has no document metrics"))?;
         let cropped = role == "cropped";
         tokio::task::spawn_blocking(move || redact(&bytes, &metrics, &targets, cropped))
             .await
@@ -119,24 +123,24 @@ async fn serve(
 /// original they are mapped back through the crop's corners.
 fn redact(
     jpeg: &[u8],
-    metrics: &Value,
+    metrics: &DocumentMetrics,
     targets: &[RedactionTarget],
     cropped: bool,
 ) -> Result<Vec<u8>, ApiError> {
-    let doc: DocumentType = serde_json::from_value(metrics["document_type"].clone())
-        .map_err(|_| ApiError::internal("stored attempt has no document type"))?;
-    let portrait = &metrics["portrait"];
-    let portrait_box = (|| {
-        let f = &portrait["face"];
+    let doc = metrics
+        .document_type
+        .ok_or_else(|| ApiError::internal("stored attempt has no document type"))?;
+    let portrait_box = metrics.portrait.as_ref().and_then(|p| {
+        let face = p.face?;
         Some(RelRect::from_pixels(
-            f["x"].as_f64()?,
-            f["y"].as_f64()?,
-            f["width"].as_f64()?,
-            f["height"].as_f64()?,
-            u32::try_from(portrait["image_width"].as_u64()?).ok()?,
-            u32::try_from(portrait["image_height"].as_u64()?).ok()?,
+            f64::from(face.x),
+            f64::from(face.y),
+            f64::from(face.width),
+            f64::from(face.height),
+            p.image_width,
+            p.image_height,
         ))
-    })();
+    });
     let boxes = imaging::regions(imaging::layout(doc), targets, portrait_box);
     let mut img = imaging::decode(jpeg, &imaging::DecodeLimits::default())
         .map_err(ApiError::internal)?
@@ -144,18 +148,11 @@ fn redact(
     if cropped {
         imaging::redact_crop(&mut img, &boxes);
     } else {
-        let corners = metrics["corners"]
-            .as_array()
-            .filter(|c| c.len() == 4)
-            .map(|c| {
-                let p = |i: usize| Point {
-                    x: c[i][0].as_f64().unwrap_or(0.0),
-                    y: c[i][1].as_f64().unwrap_or(0.0),
-                };
-                Quad([p(0), p(1), p(2), p(3)])
-            })
-            .ok_or_else(|| ApiError::internal("stored attempt has no document corners"))?;
-        imaging::redact_original(&mut img, &corners, &boxes);
+        let [a, b, c, d] = metrics
+            .corners
+            .ok_or_else(|| ApiError::internal("stored attempt has no document corners"))?
+            .map(|[x, y]| Point { x, y });
+        imaging::redact_original(&mut img, &Quad([a, b, c, d]), &boxes);
     }
     imaging::encode_jpeg(&img, imaging::JPEG_QUALITY).map_err(ApiError::internal)
 }

@@ -3,15 +3,15 @@
 use serde::{Deserialize, Serialize};
 
 use super::Verdict;
-use crate::domain::Status;
+use crate::domain::reasons::Reason;
+use crate::domain::{Status, Step};
 use crate::faces::{FaceMatch, FaceMatchReason, LIVENESS_SPOOF_SUSPECTED, MatchDecision};
 
 /// The final outcome of one step: its accepted attempt, or its last rejection once the
 /// attempts ran out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepOutcome {
-    /// `document_front`, `document_back`, `liveness` or `form_data`.
-    pub step: String,
+    pub step: Step,
     pub verdict: Verdict,
     pub reasons: Vec<String>,
     /// Checks that passed close to their threshold.
@@ -26,7 +26,7 @@ pub struct StepOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionInput {
     /// Every step the key's flow requires.
-    pub required: Vec<String>,
+    pub required: Vec<Step>,
     pub steps: Vec<StepOutcome>,
     /// The face comparison, when the flow has both a document and a selfie.
     pub face_match: Option<FaceMatch>,
@@ -44,7 +44,7 @@ pub struct Decision {
     /// `verified`, `needs_manual_review` or `rejected`.
     pub status: Status,
     /// Machine-readable reasons: empty when verified.
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
 }
 
 /// `rejected` on a hard failure (a failed step, a face mismatch, a suspected spoof in
@@ -57,43 +57,47 @@ pub fn decide(input: &DecisionInput) -> Decision {
     for step in &input.steps {
         match step.verdict {
             Verdict::Rejected => {
-                hard.push(format!("STEP_FAILED:{}", step.step));
-                hard.extend(step.reasons.iter().map(|r| format!("{}:{r}", step.step)));
+                hard.push(Reason::StepFailed(step.step));
+                hard.extend(
+                    step.reasons
+                        .iter()
+                        .map(|code| Reason::StepRejected(step.step, code.clone())),
+                );
             }
             Verdict::Accepted => {
                 review.extend(
                     step.borderline
                         .iter()
-                        .map(|r| format!("BORDERLINE:{}:{r}", step.step)),
+                        .map(|code| Reason::Borderline(step.step, code.clone())),
                 );
                 for flag in &step.flags {
                     if input.strict_liveness && flag == LIVENESS_SPOOF_SUSPECTED {
-                        hard.push(flag.clone());
+                        hard.push(Reason::Flag(flag.clone()));
                     } else {
-                        review.push(flag.clone());
+                        review.push(Reason::Flag(flag.clone()));
                     }
                 }
             }
         }
     }
     for required in &input.required {
-        if !input.steps.iter().any(|s| &s.step == required) {
-            review.push(format!("STEP_NOT_JUDGED:{required}"));
+        if !input.steps.iter().any(|s| s.step == *required) {
+            review.push(Reason::StepNotJudged(*required));
         }
     }
     match &input.face_match {
         Some(FaceMatch::Performed { decision, .. }) => match decision {
             MatchDecision::Match => {}
-            MatchDecision::Uncertain => review.push("FACE_MATCH_UNCERTAIN".into()),
-            MatchDecision::NoMatch => hard.push("FACE_MISMATCH".into()),
+            MatchDecision::Uncertain => review.push(Reason::FaceMatchUncertain),
+            MatchDecision::NoMatch => hard.push(Reason::FaceMismatch),
         },
         Some(FaceMatch::NotPerformed { reason }) => {
-            review.push("FACE_MATCH_NOT_PERFORMED".into());
-            review.push(reason.code().into());
+            review.push(Reason::FaceMatchNotPerformed);
+            review.push(Reason::FaceMatch(*reason));
         }
         None if input.face_match_required => {
-            review.push("FACE_MATCH_NOT_PERFORMED".into());
-            review.push(FaceMatchReason::ImageMissing.code().into());
+            review.push(Reason::FaceMatchNotPerformed);
+            review.push(Reason::FaceMatch(FaceMatchReason::ImageMissing));
         }
         None => {}
     }
@@ -122,7 +126,7 @@ mod tests {
 
     fn step(name: &str, verdict: Verdict, reasons: &[&str], borderline: &[&str]) -> StepOutcome {
         StepOutcome {
-            step: name.into(),
+            step: name.parse().unwrap(),
             verdict,
             reasons: reasons.iter().map(|s| s.to_string()).collect(),
             borderline: borderline.iter().map(|s| s.to_string()).collect(),
@@ -132,7 +136,7 @@ mod tests {
 
     fn input(steps: Vec<StepOutcome>, face_match: Option<FaceMatch>) -> DecisionInput {
         DecisionInput {
-            required: vec!["document_front".into(), "liveness".into()],
+            required: vec![Step::DocumentFront, Step::Liveness],
             steps,
             face_match,
             face_match_required: false,
@@ -222,7 +226,8 @@ mod tests {
         assert_eq!(d.status, Status::NeedsManualReview);
         assert!(
             d.reasons
-                .contains(&"FACE_MATCH_MODEL_UNAVAILABLE".to_string())
+                .iter()
+                .any(|r| *r == "FACE_MATCH_MODEL_UNAVAILABLE")
         );
     }
 
@@ -238,7 +243,8 @@ mod tests {
         assert_eq!(d.status, Status::Rejected);
         assert!(
             d.reasons
-                .contains(&"document_front:IMAGE_BLURRY".to_string())
+                .iter()
+                .any(|r| *r == "document_front:IMAGE_BLURRY")
         );
         let d = decide(&input(
             vec![

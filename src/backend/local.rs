@@ -28,12 +28,14 @@ const BORDERLINE_MARGIN: f64 = 0.2;
 const MAX_FRAMES: usize = 16;
 
 pub struct LocalBackend {
-    inner: Arc<Engine>,
+    inner: Arc<Checks>,
     /// Bounds concurrent CPU work to the cores, so uploads queue instead of thrashing.
     permits: Arc<Semaphore>,
 }
 
-struct Engine {
+/// What the checks run with: thresholds, the face detector and the ONNX models. Shared
+/// by the blocking jobs; the checks themselves are its methods.
+struct Checks {
     imaging: ImagingConfig,
     faces: FacesConfig,
     detector: &'static FaceDetector,
@@ -59,7 +61,7 @@ impl LocalBackend {
         };
         let models = FaceModels::load(&faces.models)?;
         Ok(LocalBackend {
-            inner: Arc::new(Engine {
+            inner: Arc::new(Checks {
                 imaging,
                 faces,
                 detector: FaceDetector::shared(),
@@ -84,7 +86,7 @@ impl LocalBackend {
     async fn run<T, F>(&self, job: F) -> Result<T, BackendError>
     where
         T: Send + 'static,
-        F: FnOnce(&Engine) -> Result<T, BackendError> + Send + 'static,
+        F: FnOnce(&Checks) -> Result<T, BackendError> + Send + 'static,
     {
         let _permit = self
             .permits
@@ -115,7 +117,7 @@ fn jpeg(img: &RgbImage, quality: u8) -> Result<Bytes, BackendError> {
         .map_err(invalid)
 }
 
-impl Engine {
+impl Checks {
     fn check_document(
         &self,
         document_type: DocumentType,
@@ -127,15 +129,20 @@ impl Engine {
         let _pixels = self
             .budget
             .reserve(decode_cost(header.width, header.height));
-        let a = imaging::analyse_document(image, document_type, &self.imaging).map_err(invalid)?;
-        let mut reasons: Vec<String> = a.reasons.iter().map(|r| r.code().to_owned()).collect();
-        let t = &self.imaging.quality;
-        let m = &a.metrics;
+        let analysis =
+            imaging::analyse_document(image, document_type, &self.imaging).map_err(invalid)?;
+        let mut reasons: Vec<String> = analysis
+            .reasons
+            .iter()
+            .map(|r| r.code().to_owned())
+            .collect();
+        let thresholds = &self.imaging.quality;
+        let measured = &analysis.metrics;
         let mut borderline = Vec::new();
-        if m.sharpness < t.min_sharpness * (1.0 + BORDERLINE_MARGIN) {
+        if measured.sharpness < thresholds.min_sharpness * (1.0 + BORDERLINE_MARGIN) {
             borderline.push("IMAGE_BLURRY".to_owned());
         }
-        if m.glare_fraction > t.max_glare_fraction * (1.0 - BORDERLINE_MARGIN) {
+        if measured.glare_fraction > thresholds.max_glare_fraction * (1.0 - BORDERLINE_MARGIN) {
             borderline.push("IMAGE_GLARE".to_owned());
         }
         // The front of a passport or an id card carries the holder's portrait.
@@ -145,7 +152,7 @@ impl Engine {
         if needs_portrait {
             // The portrait is looked for with the detector the face match uses, so an
             // accepted front always has a face to compare the selfie with.
-            let on = a.crop.as_ref().unwrap_or(&a.original);
+            let on = analysis.crop.as_ref().unwrap_or(&analysis.original);
             let found = faces::recognition::detect(&self.models, on).map_err(inference)?;
             let boxes = found
                 .iter()
@@ -171,10 +178,10 @@ impl Engine {
             portrait = Some(check);
         }
         let metrics = json!({
-            "quality": a.metrics,
-            "corners": a.corners.map(|q| q.0.map(|p| [p.x, p.y])),
+            "quality": analysis.metrics,
+            "corners": analysis.corners.map(|q| q.0.map(|p| [p.x, p.y])),
             "portrait": portrait,
-            "format": format!("{:?}", a.format).to_lowercase(),
+            "format": format!("{:?}", analysis.format).to_lowercase(),
             "document_type": document_type,
             "side": side,
         });
@@ -192,8 +199,12 @@ impl Engine {
             },
             reasons,
             metrics,
-            original_jpeg: jpeg(&a.original, quality)?,
-            cropped_jpeg: a.crop.as_ref().map(|c| jpeg(c, quality)).transpose()?,
+            original_jpeg: jpeg(&analysis.original, quality)?,
+            cropped_jpeg: analysis
+                .crop
+                .as_ref()
+                .map(|c| jpeg(c, quality))
+                .transpose()?,
         })
     }
 
@@ -268,8 +279,11 @@ impl Engine {
                     &self.faces.passive_liveness,
                 );
                 flags.extend(passive.flag().map(str::to_owned));
-                metrics["passive"] = serde_json::to_value(&passive)
+                let passive = serde_json::to_value(&passive)
                     .map_err(|e| BackendError::Internal(e.to_string()))?;
+                if let Some(fields) = metrics.as_object_mut() {
+                    fields.insert("passive".into(), passive);
+                }
                 selfie_jpeg
             }
             None => None,

@@ -17,9 +17,9 @@ pub struct PortalState {
     /// Chosen with the first document photo; fixes which sides are needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_type: Option<DocumentType>,
-    /// The liveness challenge the server picked (`closer`, `farther`).
+    /// The liveness challenge the server picked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub liveness_challenge: Option<String>,
+    pub liveness_challenge: Option<crate::faces::Challenge>,
 }
 
 /// One submission point of the flow.
@@ -105,10 +105,7 @@ pub struct StepTally {
 pub fn tally(attempts: &[Attempt]) -> BTreeMap<Step, StepTally> {
     let mut out: BTreeMap<Step, StepTally> = BTreeMap::new();
     for a in attempts {
-        let Ok(step) = a.step.parse::<Step>() else {
-            continue;
-        };
-        let t = out.entry(step).or_default();
+        let t = out.entry(a.step).or_default();
         match a.outcome {
             AttemptOutcome::Accepted => t.accepted = Some(a.clone()),
             AttemptOutcome::Rejected => {
@@ -139,17 +136,15 @@ pub fn progress(
     v: &Verification,
     allowed_types: &[DocumentType],
     tallies: &BTreeMap<Step, StepTally>,
-    max_attempts: u32,
 ) -> super::Progress {
     let all = steps(v, allowed_types);
     let mut out = super::Progress::new();
     for m in v.flow.iter().filter(|m| **m != Module::Terms) {
         let mine: Vec<Step> = all.iter().copied().filter(|s| s.module() == *m).collect();
         let get = |s: &Step| tallies.get(s);
-        let state = if mine
-            .iter()
-            .any(|s| get(s).is_some_and(|t| t.accepted.is_none() && t.rejected >= max_attempts))
-        {
+        let state = if mine.iter().any(|s| {
+            get(s).is_some_and(|t| t.accepted.is_none() && t.rejected >= v.modules.max_attempts(*s))
+        }) {
             ProgressState::Failed
         } else if mine
             .iter()
@@ -203,7 +198,7 @@ pub fn check_submission(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::VerificationId;
     use crate::domain::verification::{initial_progress, now};
@@ -216,9 +211,9 @@ mod tests {
             key_id: "key_1".into(),
             status: Status::InProgress,
             flow: flow.to_vec(),
-            modules: json!({}),
+            modules: Default::default(),
             progress: initial_progress(flow),
-            results: json!({}),
+            results: Default::default(),
             extra_data: None,
             return_url: None,
             portal: PortalState::default(),
@@ -229,14 +224,15 @@ mod tests {
         }
     }
 
-    fn attempt(step: Step, outcome: AttemptOutcome) -> Attempt {
+    /// An attempt with nothing measured, for tests.
+    pub(crate) fn attempt(step: Step, outcome: AttemptOutcome) -> Attempt {
         Attempt {
             id: format!("att_{}", step.as_str()),
             verification_id: VerificationId::generate(),
-            step: step.as_str().into(),
+            step,
             outcome,
             reasons: vec![],
-            metrics: json!({}),
+            metrics: crate::domain::AttemptMetrics::Other(json!({})),
             images: Default::default(),
             content_hash: None,
             created_at: now(),
@@ -291,24 +287,32 @@ mod tests {
             current_step(&v, &DocumentType::ALL, &t),
             Some(Step::DocumentBack)
         );
-        let p = progress(&v, &DocumentType::ALL, &t, 5);
+        let p = progress(&v, &DocumentType::ALL, &t);
         assert_eq!(p[&Module::Document], ProgressState::InProgress);
         assert_eq!(p[&Module::Liveness], ProgressState::Pending);
     }
 
     #[test]
     fn running_out_of_attempts_fails_the_module() {
-        let v = verification(&[Module::Liveness]);
+        let allowing = |max_attempts| {
+            let mut v = verification(&[Module::Liveness]);
+            v.modules = crate::domain::Modules::of(&crate::domain::KeySettings {
+                flow: vec![Module::Liveness],
+                max_attempts,
+                ..Default::default()
+            });
+            v
+        };
         let t = tally(&[
             attempt(Step::Liveness, AttemptOutcome::Rejected),
             attempt(Step::Liveness, AttemptOutcome::Rejected),
         ]);
         assert_eq!(
-            progress(&v, &[], &t, 2)[&Module::Liveness],
+            progress(&allowing(2), &[], &t)[&Module::Liveness],
             ProgressState::Failed
         );
         assert_eq!(
-            progress(&v, &[], &t, 3)[&Module::Liveness],
+            progress(&allowing(3), &[], &t)[&Module::Liveness],
             ProgressState::InProgress
         );
     }

@@ -1,13 +1,11 @@
 //! An API key's settings: the flow its verifications follow and the operator's choices.
 //! Stored as one JSON document beside the key so new settings need no migration.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use url::Url;
 
 use super::duration::format_duration;
@@ -360,44 +358,9 @@ impl KeySettings {
         Duration::from_secs(self.ttl_seconds).clamp(MIN_TTL, MAX_TTL)
     }
 
-    /// The generate response's `modules`: one entry per enabled module, describing what the
-    /// end user will be asked for.
-    pub fn modules(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        for module in &self.flow {
-            let desc = match module {
-                Module::Terms => json!({ "enabled": true }),
-                Module::Document => {
-                    let sides: BTreeMap<&str, &[&str]> = self
-                        .document_types
-                        .iter()
-                        .map(|d| (d.as_str(), d.sides()))
-                        .collect();
-                    json!({
-                        "enabled": true,
-                        "document_types": self.document_types,
-                        "sides": sides,
-                        "max_attempts": self.max_attempts,
-                    })
-                }
-                Module::Liveness => json!({
-                    "enabled": true,
-                    "challenges": ["closer", "farther"],
-                    "max_attempts": self.max_attempts,
-                }),
-                Module::FormData => json!({
-                    "enabled": true,
-                    "max_attempts": self.max_attempts,
-                    "fields": self.form_fields.iter().map(|f| json!({
-                        "name": f.as_str(),
-                        "type": f.kind(),
-                        "required": true,
-                    })).collect::<Vec<_>>(),
-                }),
-            };
-            out.insert(module.as_str().to_owned(), desc);
-        }
-        Value::Object(out)
+    /// The `modules` snapshot a verification created now takes.
+    pub fn modules(&self) -> super::Modules {
+        super::Modules::of(self)
     }
 
     /// Check a `return_url` against the instance's rules and this key's allowed origins.
@@ -460,6 +423,8 @@ impl fmt::Display for Module {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -479,7 +444,7 @@ mod tests {
             flow: vec![Module::Document, Module::FormData],
             ..KeySettings::default()
         };
-        let m = s.modules();
+        let m = serde_json::to_value(s.modules()).unwrap();
         assert!(m.get("terms").is_none() && m.get("liveness").is_none());
         assert_eq!(m["document"]["sides"]["passport"], json!(["front"]));
         assert_eq!(m["document"]["sides"]["id_card"], json!(["front", "back"]));

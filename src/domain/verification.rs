@@ -93,9 +93,10 @@ pub struct Verification {
     pub key_id: String,
     pub status: Status,
     pub flow: Vec<Module>,
-    pub modules: Value,
+    /// What the key asked for when the verification was created.
+    pub modules: super::Modules,
     pub progress: Progress,
-    pub results: Value,
+    pub results: super::Results,
     pub extra_data: Option<Value>,
     pub return_url: Option<String>,
     /// The end user's progress beyond the status (terms, chosen document, challenge).
@@ -123,17 +124,16 @@ impl Verification {
 }
 
 /// One submission to one step, accepted or rejected, kept for the operator's audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
     pub id: String,
     pub verification_id: VerificationId,
-    /// `document_front`, `document_back`, `liveness` or `form_data`.
-    pub step: String,
+    pub step: super::Step,
     pub outcome: AttemptOutcome,
     /// Stable machine reason codes (`IMAGE_BLURRY`, …); empty when accepted.
     pub reasons: Vec<String>,
     /// What was measured (sharpness, brightness, face boxes, …).
-    pub metrics: Value,
+    pub metrics: super::AttemptMetrics,
     /// Blob-store keys of the images this attempt stored, by role (`original`, `cropped`).
     pub images: BTreeMap<String, String>,
     /// SHA-256 (hex) of the submitted content, to spot resubmissions.
@@ -202,18 +202,17 @@ pub fn earlier(t: DateTime<Utc>, d: std::time::Duration) -> DateTime<Utc> {
         .map_or_else(earliest, |t| t.max(earliest()))
 }
 
-/// What erasure keeps of a verification's `results`: the decision (the audit trail), when
-/// it was erased and what went. `None` when it was already erased. The images, the
-/// `extra_data` and the `return_url` are cleared beside it by the store.
-pub fn erased_results(results: &serde_json::Value, at: DateTime<Utc>) -> Option<serde_json::Value> {
+/// What erasure keeps of stored `results` ([`super::Results::erased`]), as stored; `None`
+/// when they were already erased. Read from the stored JSON as it is, so that erasure
+/// never fails on results this version cannot read.
+pub fn erased_results(results: &Value, at: DateTime<Utc>) -> Option<Value> {
     if results.get("erased_at").is_some() {
         return None;
     }
-    Some(serde_json::json!({
-        "decision": results.get("decision").cloned().unwrap_or(serde_json::Value::Null),
-        "erased_at": rfc3339(at),
-        "erased": ["images", "extra_data", "return_url", "form_data", "document", "liveness"],
-    }))
+    let decision = results
+        .get("decision")
+        .and_then(|d| serde_json::from_value(d.clone()).ok());
+    Some(super::results::ErasedResults::new(decision, at).to_json())
 }
 
 /// RFC 3339 in UTC with a `Z` and whole seconds, as the seed shows. Every timestamp the
@@ -293,9 +292,9 @@ mod tests {
             key_id: "key_1".into(),
             status: Status::InProgress,
             flow: vec![Module::Terms],
-            modules: json!({}),
+            modules: Default::default(),
             progress: Progress::new(),
-            results: json!({}),
+            results: Default::default(),
             extra_data: None,
             return_url: None,
             portal: Default::default(),

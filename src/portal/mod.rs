@@ -7,7 +7,10 @@ pub mod i18n;
 pub mod inflight;
 pub mod pages;
 pub mod qr;
+mod same_site;
 pub mod throttle;
+mod upload;
+mod view;
 
 pub use qr::qr_svg;
 

@@ -11,10 +11,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::Value;
 
 use super::i18n::{self, Lang, Strings};
 use crate::AppState;
+use crate::domain::modules::FieldSpec;
 use crate::domain::settings::parse_origin;
 use crate::domain::verification::now;
 use crate::domain::{Status, Verification, VerificationId};
@@ -277,11 +277,17 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
         label: &t.step_done,
     });
 
-    let document_types = string_list(&v.modules["document"]["document_types"])
-        .into_iter()
+    let document_types = v
+        .modules
+        .document
+        .iter()
+        .flat_map(|d| &d.document_types)
         .map(|d| DocumentOption {
-            label: t.document_label(&d).unwrap_or(&d).to_owned(),
-            value: d,
+            label: t
+                .document_label(d.as_str())
+                .unwrap_or(d.as_str())
+                .to_owned(),
+            value: d.as_str().to_owned(),
         })
         .collect();
     let sides = vec![
@@ -297,15 +303,12 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
         },
     ];
     let today = now().format("%Y-%m-%d").to_string();
-    let form_fields = v.modules["form_data"]["fields"]
-        .as_array()
-        .map(|fields| {
-            fields
-                .iter()
-                .filter_map(|f| field_view(f, t, &today))
-                .collect()
-        })
-        .unwrap_or_default();
+    let form_fields = v
+        .modules
+        .form_fields()
+        .iter()
+        .map(|f| field_view(f, t, &today))
+        .collect();
 
     FlowPage {
         t,
@@ -330,27 +333,9 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
     }
 }
 
-fn string_list(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn field_view(f: &Value, t: &Strings, today: &str) -> Option<FieldView> {
-    let name = f["name"].as_str()?.to_owned();
-    // Names become element ids; keep them to the shape the API gives.
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return None;
-    }
-    let kind = f["type"].as_str().unwrap_or("text").to_owned();
+fn field_view(f: &FieldSpec, t: &Strings, today: &str) -> FieldView {
+    let name = f.name.as_str().to_owned();
+    let kind = f.kind.clone();
     let input_type = match kind.as_str() {
         "date" => "date",
         "email" => "email",
@@ -369,17 +354,17 @@ fn field_view(f: &Value, t: &Strings, today: &str) -> Option<FieldView> {
         "country" => "country",
         _ => "off",
     };
-    Some(FieldView {
+    FieldView {
         label: t
             .field_label(&name)
             .map_or_else(|| name.replace('_', " "), str::to_owned),
         max: (kind == "date").then(|| today.to_owned()),
-        required: f["required"].as_bool().unwrap_or(true),
+        required: f.required,
         name,
         kind,
         input_type,
         autocomplete,
-    })
+    }
 }
 
 /// A portal page, marked with its security headers: framed only from `frame_ancestors`.

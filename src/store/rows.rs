@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{ApiKeyRecord, IdempotencyRecord, StoreError, corrupt, from_json, parse_value};
-use crate::domain::{Attempt, KeyHash, Verification, VerificationId};
+use crate::domain::{Attempt, AttemptMetrics, KeyHash, Step, Verification, VerificationId};
 use crate::webhooks::{DeliveryAttempt, StoredEvent, WebhookConfig, WebhookSecret};
 
 #[derive(sqlx::FromRow)]
@@ -127,6 +127,7 @@ impl TryFrom<VerificationWithAttemptsRow> for (Verification, Vec<Attempt>) {
         let attempts = attempts
             .into_iter()
             .map(|a| {
+                let step: Step = a.step.parse().map_err(|e| corrupt("attempts.step", e))?;
                 Ok(Attempt {
                     outcome: a
                         .outcome
@@ -135,9 +136,9 @@ impl TryFrom<VerificationWithAttemptsRow> for (Verification, Vec<Attempt>) {
                     created_at: parse_db_time(&a.created_at)?,
                     id: a.id,
                     verification_id: VerificationId::from_trusted(a.verification_id),
-                    step: a.step,
+                    step,
                     reasons: a.reasons,
-                    metrics: a.metrics,
+                    metrics: AttemptMetrics::from_stored(step, a.metrics),
                     images: a.images,
                     content_hash: a.content_hash,
                 })
@@ -172,17 +173,18 @@ pub(crate) struct AttemptRow {
 impl TryFrom<AttemptRow> for Attempt {
     type Error = StoreError;
     fn try_from(r: AttemptRow) -> Result<Self, StoreError> {
+        let step: Step = r.step.parse().map_err(|e| corrupt("attempts.step", e))?;
         Ok(Attempt {
             outcome: r
                 .outcome
                 .parse()
                 .map_err(|e| corrupt("attempts.outcome", e))?,
             reasons: from_json("attempts.reasons", &r.reasons)?,
-            metrics: from_json("attempts.metrics", &r.metrics)?,
+            metrics: AttemptMetrics::from_stored(step, from_json("attempts.metrics", &r.metrics)?),
             images: from_json("attempts.images", &r.images)?,
             id: r.id,
             verification_id: VerificationId::from_trusted(r.verification_id),
-            step: r.step,
+            step,
             content_hash: r.content_hash,
             created_at: r.created_at,
         })
@@ -243,7 +245,10 @@ impl TryFrom<EventRow> for StoredEvent {
             id: r.id,
             key_id: r.key_id,
             verification_id: r.verification_id,
-            event_type: r.event_type,
+            event_type: r
+                .event_type
+                .parse()
+                .map_err(|e| corrupt("webhook_events.type", e))?,
             sequence: r.sequence,
             created_at: r.created_at,
             state: r.state,

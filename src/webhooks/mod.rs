@@ -7,12 +7,11 @@ pub mod guard;
 pub mod signing;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::domain::ids::random_bytes;
+use crate::domain::lifecycle;
 use crate::domain::verification::rfc3339;
-use crate::domain::{Status, Verification};
 
 pub use signing::WebhookSecret;
 
@@ -49,25 +48,7 @@ impl WebhookConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "verification.started")]
-    Started,
-    #[serde(rename = "verification.completed")]
-    Completed,
-    #[serde(rename = "verification.expired")]
-    Expired,
-}
-
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Started => "verification.started",
-            EventType::Completed => "verification.completed",
-            EventType::Expired => "verification.expired",
-        }
-    }
-}
+pub use crate::domain::lifecycle::EventType;
 
 /// An event to write with a state change. Its per-verification `sequence` is assigned
 /// by the store inside the same transaction.
@@ -85,50 +66,26 @@ pub fn new_event_id() -> String {
     format!("evt_{}", hex::encode(random_bytes::<16>()))
 }
 
-/// The event a move from `before` to `v.status` should send, if any.
-pub fn event_for(before: Status, v: &Verification, at: DateTime<Utc>) -> Option<NewEvent> {
-    if before == v.status {
-        return None;
+impl NewEvent {
+    /// A domain event, ready for the outbox: with its id and time.
+    pub fn from_domain(event: &lifecycle::Event, at: DateTime<Utc>) -> NewEvent {
+        NewEvent {
+            id: new_event_id(),
+            event_type: event.event_type,
+            data: event.data.to_json(),
+            created_at: at,
+        }
     }
-    let event_type = match v.status {
-        Status::InProgress => EventType::Started,
-        Status::Verified | Status::NeedsManualReview | Status::Rejected => EventType::Completed,
-        Status::Expired => EventType::Expired,
-        Status::Created | Status::Processing => return None,
-    };
-    let mut data = json!({
-        "verification_id": v.id,
-        "status": v.status.as_str(),
-        "extra_data": v.extra_data,
-    });
-    if event_type == EventType::Completed {
-        data["decision"] = v.results.get("decision").cloned().unwrap_or(Value::Null);
-    }
-    Some(NewEvent {
-        id: new_event_id(),
-        event_type,
-        data,
-        created_at: at,
-    })
 }
 
-/// The `verification.expired` event of a verification whose link ran out at `at`: the
-/// same payload whichever store or sweeper writes it.
+/// The `verification.expired` event of a verification whose link ran out at `at`
+/// ([`lifecycle::expired_event`]), ready for the outbox.
 pub fn expired_event(
     verification_id: &str,
     extra_data: Option<Value>,
     at: DateTime<Utc>,
 ) -> NewEvent {
-    NewEvent {
-        id: new_event_id(),
-        event_type: EventType::Expired,
-        data: json!({
-            "verification_id": verification_id,
-            "status": Status::Expired.as_str(),
-            "extra_data": extra_data,
-        }),
-        created_at: at,
-    }
+    NewEvent::from_domain(&lifecycle::expired_event(verification_id, extra_data), at)
 }
 
 /// An event as stored in the outbox.
@@ -137,7 +94,7 @@ pub struct StoredEvent {
     pub id: String,
     pub key_id: String,
     pub verification_id: String,
-    pub event_type: String,
+    pub event_type: EventType,
     pub sequence: i64,
     pub data: Value,
     pub created_at: DateTime<Utc>,
@@ -151,7 +108,9 @@ impl StoredEvent {
     /// The delivery body: the same bytes on every attempt.
     pub fn body(&self) -> String {
         let mut data = self.data.clone();
-        data["sequence"] = json!(self.sequence);
+        if let Some(fields) = data.as_object_mut() {
+            fields.insert("sequence".into(), json!(self.sequence));
+        }
         json!({
             "id": self.id,
             "type": self.event_type,

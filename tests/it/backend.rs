@@ -11,7 +11,7 @@ use v2client::backend::{
     BackendError, DecisionInput, HttpBackend, LocalBackend, Side, StepOutcome, Verdict,
     VerificationBackend,
 };
-use v2client::domain::{DocumentType, RedactionTarget, Status};
+use v2client::domain::{DocumentType, RedactionTarget, Status, Step};
 use v2client::faces::{Challenge, FaceMatch, FacesConfig, MatchDecision, Thresholds};
 use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, ImagingConfig};
@@ -324,7 +324,7 @@ async fn liveness_follows_the_challenge(kind: Kind) {
 
 fn accepted(step: &str) -> StepOutcome {
     StepOutcome {
-        step: step.into(),
+        step: step.parse().unwrap(),
         verdict: Verdict::Accepted,
         reasons: vec![],
         borderline: vec![],
@@ -334,7 +334,7 @@ fn accepted(step: &str) -> StepOutcome {
 
 fn decision_input(face_match: Option<FaceMatch>) -> DecisionInput {
     DecisionInput {
-        required: vec!["document_front".into(), "liveness".into()],
+        required: vec![Step::DocumentFront, Step::Liveness],
         steps: vec![accepted("document_front"), accepted("liveness")],
         face_match,
         face_match_required: true,
@@ -369,11 +369,11 @@ async fn face_match_decides_the_verification(kind: Kind) {
     // A comparison that could not be made never passes.
     let d = b.decide(decision_input(None)).await.unwrap();
     assert_eq!(d.status, Status::NeedsManualReview);
-    assert!(d.reasons.contains(&"FACE_MATCH_NOT_PERFORMED".to_string()));
+    assert!(d.reasons.iter().any(|r| *r == "FACE_MATCH_NOT_PERFORMED"));
     // A flow without faces needs no comparison.
     let d = b
         .decide(DecisionInput {
-            required: vec!["form_data".into()],
+            required: vec![Step::FormData],
             steps: vec![accepted("form_data")],
             face_match: None,
             face_match_required: false,

@@ -315,7 +315,7 @@ impl TestApp {
             progress: initial_progress(&flow),
             flow,
             modules: KeySettings::default().modules(),
-            results: serde_json::json!({}),
+            results: Default::default(),
             extra_data: None,
             return_url: None,
             portal: Default::default(),

@@ -958,8 +958,9 @@ async fn a_verification_left_processing_is_decided_by_the_upkeep(db: Db) {
         1
     );
     let v = stored_status(&app, &id).await;
-    assert_eq!(v.status, Status::Verified, "{}", v.results);
-    assert_eq!(v.results["decision"]["status"], "verified");
+    let results = v.results.to_json();
+    assert_eq!(v.status, Status::Verified, "{results}");
+    assert_eq!(results["decision"]["status"], "verified");
     assert_eq!(
         v2client::settle_stalled(&app.state, later).await.unwrap(),
         0
@@ -991,10 +992,10 @@ async fn a_stalled_verification_that_cannot_be_decided_goes_to_review(db: Db) {
             .insert_attempt(&v2client::domain::Attempt {
                 id: format!("att_{step}"),
                 verification_id: id.clone(),
-                step: step.into(),
+                step: step.parse().unwrap(),
                 outcome: v2client::domain::AttemptOutcome::Accepted,
                 reasons: vec![],
-                metrics: json!({}),
+                metrics: v2client::domain::AttemptMetrics::Other(json!({})),
                 images: [(role.to_owned(), blob)].into(),
                 content_hash: None,
                 created_at: now(),
@@ -1010,7 +1011,7 @@ async fn a_stalled_verification_that_cannot_be_decided_goes_to_review(db: Db) {
     let v = stored_status(&app, &id).await;
     assert_eq!(v.status, Status::NeedsManualReview);
     assert_eq!(
-        v.results["decision"],
+        v.results.to_json()["decision"],
         json!({"status": "needs_manual_review", "reasons": ["PROCESSING_STALLED"]})
     );
     assert_eq!(

@@ -6,7 +6,8 @@ use chrono::Duration;
 use serde_json::json;
 use v2client::domain::verification::{initial_progress, now};
 use v2client::domain::{
-    Attempt, AttemptOutcome, KeySettings, Module, Status, Verification, VerificationId,
+    Attempt, AttemptMetrics, AttemptOutcome, KeySettings, Module, Status, Step, Verification,
+    VerificationId,
 };
 use v2client::keys::new_key;
 use v2client::store::{CreateOutcome, IdempotencyRecord};
@@ -43,7 +44,8 @@ fn verification(key_id: &str) -> Verification {
         progress: initial_progress(&flow),
         modules: KeySettings::default().modules(),
         flow,
-        results: json!({"document": {"type": "passport"}}),
+        results: serde_json::from_value(json!({"document": {"document_type": "passport"}}))
+            .unwrap(),
         extra_data: Some(json!({"reference_id": "ABC123", "n": [1, 2.5, null]})),
         return_url: Some("https://your-app.com/done".into()),
         portal: Default::default(),
@@ -239,10 +241,10 @@ async fn attempts_are_listed_oldest_first(db: Db) {
     let attempt = |id: &str, secs: i64, outcome, reasons: &[&str]| Attempt {
         id: id.into(),
         verification_id: v.id.clone(),
-        step: "document_front".into(),
+        step: Step::DocumentFront,
         outcome,
         reasons: reasons.iter().map(|r| r.to_string()).collect(),
-        metrics: json!({"sharpness": 12.5}),
+        metrics: AttemptMetrics::Other(json!({"sharpness": 12.5})),
         images: BTreeMap::from([("original".to_string(), format!("{}/{id}/original", v.id))]),
         content_hash: Some("abc".into()),
         created_at: t + Duration::seconds(secs),
@@ -316,15 +318,15 @@ async fn updates_are_versioned_and_carry_their_attempt(db: Db) {
     let mut next = v.clone();
     next.status = Status::InProgress;
     next.portal.terms_accepted_at = Some(now());
-    next.results = json!({"terms": {"accepted": true}});
+    next.results = serde_json::from_value(json!({"form_data": {"first_name": "Ada"}})).unwrap();
     next.updated_at = now();
     let attempt = Attempt {
         id: "att_terms".into(),
         verification_id: v.id.clone(),
-        step: "form_data".into(),
+        step: Step::FormData,
         outcome: AttemptOutcome::Accepted,
         reasons: vec![],
-        metrics: json!({}),
+        metrics: AttemptMetrics::Other(json!({})),
         images: BTreeMap::new(),
         content_hash: None,
         created_at: now(),
@@ -480,8 +482,10 @@ async fn erasure_reaches_return_url_and_webhook_payloads(db: Db) {
     assert!(v.return_url.is_some() && v.extra_data.is_some());
     let mut decided = v.clone();
     decided.status = Status::Verified;
-    decided.results = json!({"decision": {"status": "verified", "reasons": []},
-        "form_data": {"first_name": "Ada"}});
+    decided.results = serde_json::from_value(json!({
+        "decision": {"status": "verified", "reasons": []},
+        "form_data": {"first_name": "Ada"}}))
+    .unwrap();
     let completed = NewEvent {
         id: v2client::webhooks::new_event_id(),
         event_type: EventType::Completed,
@@ -506,8 +510,9 @@ async fn erasure_reaches_return_url_and_webhook_payloads(db: Db) {
     let erased = s.get_verification(&v.id).await.unwrap().unwrap();
     assert_eq!(erased.extra_data, None);
     assert_eq!(erased.return_url, None);
-    assert_eq!(erased.results["decision"]["status"], "verified");
-    assert!(erased.results.get("form_data").is_none());
+    let results = erased.results.to_json();
+    assert_eq!(results["decision"]["status"], "verified");
+    assert!(results.get("form_data").is_none());
     let after = s.list_events(Some(v.id.as_str()), 10).await.unwrap();
     assert_eq!(after.len(), 2, "the events stay, for the audit trail");
     for e in &after {
