@@ -548,7 +548,9 @@ async fn erasable_waits_for_each_keys_retention_period(db: Db) {
     for (n, key) in [&short, &default].into_iter().enumerate() {
         let mut v = verification(&key.id);
         v.status = Status::Verified;
-        v.results = json!({"decision": {"status": "verified", "reasons": []}});
+        v.results =
+            serde_json::from_value(json!({"decision": {"status": "verified", "reasons": []}}))
+                .unwrap();
         v.updated_at = decided_at + Duration::seconds(n as i64);
         s.create_verification(&v, None).await.unwrap();
         decided.push(v.id);
