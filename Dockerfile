@@ -6,15 +6,19 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, in their own layer, so code changes do not rebuild them.
+# The test-image crate is a workspace member: its manifest must be there, its code is not
+# built (only the server package is).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+COPY crates/testkit/Cargo.toml crates/testkit/
+RUN mkdir -p src benches crates/testkit/src \
+    && echo 'fn main() {}' > src/main.rs && touch src/lib.rs crates/testkit/src/lib.rs \
     && echo 'fn main() {}' > benches/pipeline.rs && echo 'fn main() {}' > benches/faces.rs \
-    && cargo build --release --locked \
-    && rm -rf src benches
+    && cargo build --release --locked --package v2client \
+    && rm -rf src benches crates/testkit/src
 # The face models under assets/models/ are embedded in the binary: the image needs no
 # other file and fetches nothing at run time.
 COPY . .
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked --package v2client
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \

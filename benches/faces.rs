@@ -17,8 +17,8 @@ use v2client::domain::{DocumentType, RedactionTarget};
 use v2client::faces::{
     self, Challenge, FaceModels, FacesConfig, ModelsConfig, Thresholds, recognition,
 };
-use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, ImagingConfig};
+use v2client_testkit::synth::{self, Variant};
 
 const RUNS: usize = 15;
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use image::DynamicImage;
 use image::codecs::jpeg::JpegDecoder;
 use v2client::domain::DocumentType;
-use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, ANALYSIS_LONG_SIDE, AnalysisImage, ImagingConfig, Reason};
+use v2client_testkit::synth::{self, Variant};
 
 const RUNS: u32 = 5;
 

@@ -32,8 +32,10 @@ use crate::domain::VerificationId;
 use crate::error::ApiError;
 use crate::store::ApiKeyRecord;
 
-/// Which quota a request is counted against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which quota a request is counted against. Its name keys the shared counters in the
+/// database, so it never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Bucket {
     /// Per API key: verifications generated through the API.
     Generate,
@@ -51,14 +53,7 @@ pub enum Bucket {
 
 impl Bucket {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Bucket::Generate => "generate",
-            Bucket::CheckConfig => "check_config",
-            Bucket::PortalClient => "portal_client",
-            Bucket::PortalVerification => "portal_verification",
-            Bucket::QrClient => "qr_client",
-            Bucket::QrKey => "qr_key",
-        }
+        self.into()
     }
 
     /// Whose quota it is, for the error message.
@@ -439,6 +434,21 @@ mod tests {
     use super::*;
     use crate::domain::{KeyHash, KeySettings};
     use chrono::Utc;
+
+    #[test]
+    fn bucket_names_stay_as_stored() {
+        let names = [
+            (Bucket::Generate, "generate"),
+            (Bucket::CheckConfig, "check_config"),
+            (Bucket::PortalClient, "portal_client"),
+            (Bucket::PortalVerification, "portal_verification"),
+            (Bucket::QrClient, "qr_client"),
+            (Bucket::QrKey, "qr_key"),
+        ];
+        for (bucket, name) in names {
+            assert_eq!(bucket.as_str(), name);
+        }
+    }
 
     fn key(id: &str, generate: Option<u32>) -> ApiKeyRecord {
         let mut settings = KeySettings::default();

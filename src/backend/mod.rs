@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 pub use decision::{Decision, DecisionInput, StepOutcome, decide};
 pub use http::HttpBackend;
@@ -29,6 +30,8 @@ use crate::faces::{Challenge, FaceMatch, ModelInfo, Thresholds};
 /// Which side of a document a photo shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Side::unknown)]
 pub enum Side {
     Front,
     Back,
@@ -36,21 +39,11 @@ pub enum Side {
 
 impl Side {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Front => "front",
-            Side::Back => "back",
-        }
+        self.into()
     }
-}
 
-impl std::str::FromStr for Side {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "front" => Ok(Side::Front),
-            "back" => Ok(Side::Back),
-            _ => Err(format!("unknown side `{s}`; use front or back")),
-        }
+    fn unknown(given: &str) -> String {
+        format!("unknown side `{given}`; use front or back")
     }
 }
 
@@ -194,4 +187,22 @@ pub fn from_settings(
             settings.backend.timeout,
         )),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sides_round_trip_through_their_names() {
+        for &side in Side::VARIANTS {
+            assert_eq!(side.as_str().parse::<Side>(), Ok(side));
+            assert_eq!(serde_json::to_value(side).unwrap(), side.as_str());
+        }
+        assert_eq!(Side::Front.as_str(), "front");
+        assert_eq!(
+            "top".parse::<Side>(),
+            Err("unknown side `top`; use front or back".to_owned())
+        );
+    }
 }

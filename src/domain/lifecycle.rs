@@ -61,8 +61,19 @@ pub enum StepResult {
     Nothing,
 }
 
-/// The webhook events, by the `type` they are delivered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The webhook events, by the `type` they are delivered with (and stored in the outbox).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(prefix = "verification.", serialize_all = "snake_case")]
 pub enum EventType {
     #[serde(rename = "verification.started")]
     Started,
@@ -74,11 +85,7 @@ pub enum EventType {
 
 impl EventType {
     pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Started => "verification.started",
-            EventType::Completed => "verification.completed",
-            EventType::Expired => "verification.expired",
-        }
+        self.into()
     }
 }
 
@@ -91,8 +98,10 @@ impl std::fmt::Display for EventType {
 impl std::str::FromStr for EventType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        [EventType::Started, EventType::Completed, EventType::Expired]
-            .into_iter()
+        use strum::VariantArray;
+        EventType::VARIANTS
+            .iter()
+            .copied()
             .find(|t| t.as_str() == s)
             .ok_or_else(|| format!("unknown event type `{s}`"))
     }

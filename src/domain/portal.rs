@@ -2,7 +2,6 @@
 //! and how the verification changes when a step is accepted or fails for good.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -25,6 +24,8 @@ pub struct PortalState {
 /// One submission point of the flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Step::unknown)]
 pub enum Step {
     Terms,
     DocumentFront,
@@ -35,13 +36,7 @@ pub enum Step {
 
 impl Step {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Terms => "terms",
-            Step::DocumentFront => "document_front",
-            Step::DocumentBack => "document_back",
-            Step::Liveness => "liveness",
-            Step::FormData => "form_data",
-        }
+        self.into()
     }
 
     pub fn module(self) -> Module {
@@ -52,21 +47,9 @@ impl Step {
             Step::FormData => Module::FormData,
         }
     }
-}
 
-impl FromStr for Step {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        [
-            Step::Terms,
-            Step::DocumentFront,
-            Step::DocumentBack,
-            Step::Liveness,
-            Step::FormData,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-        .ok_or_else(|| format!("unknown step `{s}`"))
+    fn unknown(given: &str) -> String {
+        format!("unknown step `{given}`")
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use strum::VariantArray;
 
 use super::portal::Step;
 use crate::faces::FaceMatchReason;
@@ -44,13 +45,6 @@ const STEP_FAILED: &str = "STEP_FAILED:";
 const BORDERLINE: &str = "BORDERLINE:";
 const STEP_NOT_JUDGED: &str = "STEP_NOT_JUDGED:";
 const FACE_MATCH_FAILED: &str = "FACE_MATCH_FAILED: ";
-
-const FACE_MATCH_REASONS: [FaceMatchReason; 4] = [
-    FaceMatchReason::ModelUnavailable,
-    FaceMatchReason::SelfieFaceNotFound,
-    FaceMatchReason::DocumentFaceNotFound,
-    FaceMatchReason::ImageMissing,
-];
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -94,8 +88,8 @@ impl FromStr for Reason {
         if let Some(why) = s.strip_prefix(FACE_MATCH_FAILED) {
             return Ok(Reason::FaceMatchFailed(why.to_owned()));
         }
-        if let Some(reason) = FACE_MATCH_REASONS.into_iter().find(|r| r.code() == s) {
-            return Ok(Reason::FaceMatch(reason));
+        if let Some(reason) = FaceMatchReason::VARIANTS.iter().find(|r| r.code() == s) {
+            return Ok(Reason::FaceMatch(*reason));
         }
         Ok(match s {
             "FACE_MISMATCH" => Reason::FaceMismatch,
@@ -114,7 +108,7 @@ impl FromStr for Reason {
 
 impl PartialEq<&str> for Reason {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        other.parse::<Reason>().is_ok_and(|theirs| theirs == *self)
     }
 }
 

@@ -1,11 +1,11 @@
 //! An API key's settings: the flow its verifications follow and the operator's choices.
 //! Stored as one JSON document beside the key so new settings need no migration.
 
-use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
 use url::Url;
 
 use super::duration::format_duration;
@@ -13,6 +13,8 @@ use super::duration::format_duration;
 /// One step of the end-user flow, in the order the portal walks them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, EnumString, Display, VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Module::unknown)]
 pub enum Module {
     Terms,
     Document,
@@ -21,32 +23,15 @@ pub enum Module {
 }
 
 impl Module {
-    pub const ALL: [Module; 4] = [
-        Module::Terms,
-        Module::Document,
-        Module::Liveness,
-        Module::FormData,
-    ];
+    /// Every module, in the portal's order.
+    pub const ALL: [Module; 4] = all_variants();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Module::Terms => "terms",
-            Module::Document => "document",
-            Module::Liveness => "liveness",
-            Module::FormData => "form_data",
-        }
+        self.into()
     }
-}
 
-impl FromStr for Module {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Module::ALL
-            .into_iter()
-            .find(|m| m.as_str() == s.trim())
-            .ok_or_else(|| {
-                format!("unknown module `{s}`; choose from terms, document, liveness, form_data")
-            })
+    fn unknown(given: &str) -> String {
+        unknown::<Module>("module", given)
     }
 }
 
@@ -56,8 +41,8 @@ pub fn parse_flow(text: &str) -> Result<Vec<Module>, String> {
     let mut flow = text
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(Module::from_str)
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|s| s.trim().parse())
+        .collect::<Result<Vec<Module>, _>>()?;
     flow.sort();
     let before = flow.len();
     flow.dedup();
@@ -72,6 +57,8 @@ pub fn parse_flow(text: &str) -> Result<Vec<Module>, String> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = DocumentType::unknown)]
 pub enum DocumentType {
     Passport,
     IdCard,
@@ -79,18 +66,10 @@ pub enum DocumentType {
 }
 
 impl DocumentType {
-    pub const ALL: [DocumentType; 3] = [
-        DocumentType::Passport,
-        DocumentType::IdCard,
-        DocumentType::DrivingLicence,
-    ];
+    pub const ALL: [DocumentType; 3] = all_variants();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            DocumentType::Passport => "passport",
-            DocumentType::IdCard => "id_card",
-            DocumentType::DrivingLicence => "driving_licence",
-        }
+        self.into()
     }
 
     /// The sides a user photographs: a passport's data page has no back worth checking.
@@ -100,25 +79,17 @@ impl DocumentType {
             DocumentType::IdCard | DocumentType::DrivingLicence => &["front", "back"],
         }
     }
-}
 
-impl FromStr for DocumentType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        DocumentType::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown document type `{s}`; choose from passport, id_card, driving_licence"
-                )
-            })
+    fn unknown(given: &str) -> String {
+        unknown::<DocumentType>("document type", given)
     }
 }
 
 /// The form fields an operator can ask for, each with a fixed type and validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, EnumString, VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = FormField::unknown)]
 pub enum FormField {
     FirstName,
     LastName,
@@ -133,32 +104,10 @@ pub enum FormField {
 }
 
 impl FormField {
-    pub const ALL: [FormField; 10] = [
-        FormField::FirstName,
-        FormField::LastName,
-        FormField::DateOfBirth,
-        FormField::Nationality,
-        FormField::Email,
-        FormField::Phone,
-        FormField::AddressLine,
-        FormField::PostalCode,
-        FormField::City,
-        FormField::Country,
-    ];
+    pub const ALL: [FormField; 10] = all_variants();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            FormField::FirstName => "first_name",
-            FormField::LastName => "last_name",
-            FormField::DateOfBirth => "date_of_birth",
-            FormField::Nationality => "nationality",
-            FormField::Email => "email",
-            FormField::Phone => "phone",
-            FormField::AddressLine => "address_line",
-            FormField::PostalCode => "postal_code",
-            FormField::City => "city",
-            FormField::Country => "country",
-        }
+        self.into()
     }
 
     /// The value type, as the portal's form and the API describe it.
@@ -171,23 +120,20 @@ impl FormField {
             _ => "text",
         }
     }
-}
 
-impl FromStr for FormField {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        FormField::ALL
-            .into_iter()
-            .find(|f| f.as_str() == s.trim())
-            .ok_or_else(|| {
-                let names: Vec<_> = FormField::ALL.iter().map(|f| f.as_str()).collect();
-                format!("unknown form field `{s}`; choose from {}", names.join(", "))
-            })
+    fn unknown(given: &str) -> String {
+        unknown::<FormField>("form field", given)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, EnumString, VariantArray)]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = RedactionTarget::unknown
+)]
 pub enum RedactionTarget {
     Mrz,
     Portrait,
@@ -195,31 +141,32 @@ pub enum RedactionTarget {
 }
 
 impl RedactionTarget {
-    pub const ALL: [RedactionTarget; 3] = [
-        RedactionTarget::Mrz,
-        RedactionTarget::Portrait,
-        RedactionTarget::DocumentNumber,
-    ];
+    pub const ALL: [RedactionTarget; 3] = all_variants();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            RedactionTarget::Mrz => "mrz",
-            RedactionTarget::Portrait => "portrait",
-            RedactionTarget::DocumentNumber => "document_number",
-        }
+        self.into()
+    }
+
+    fn unknown(given: &str) -> String {
+        unknown::<RedactionTarget>("redaction", given)
     }
 }
 
-impl FromStr for RedactionTarget {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        RedactionTarget::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s.trim())
-            .ok_or_else(|| {
-                format!("unknown redaction `{s}`; choose from mrz, portrait, document_number")
-            })
+/// Every variant of `T` in declaration order, as an array: a `const ALL` that is iterated
+/// by value and borrowed as a slice. A length `N` other than the number of variants stops
+/// the build where the constant is used.
+pub(crate) const fn all_variants<T: VariantArray + Copy, const N: usize>() -> [T; N] {
+    match T::VARIANTS.first_chunk() {
+        Some(all) if T::VARIANTS.len() == N => *all,
+        _ => panic!("the array's length is not the number of variants"),
     }
+}
+
+/// The parse error of the enums above, as the command line and the portal show it: what was
+/// given and every name allowed.
+fn unknown<T: VariantArray + Copy + Into<&'static str>>(what: &str, given: &str) -> String {
+    let names: Vec<&str> = T::VARIANTS.iter().map(|&v| v.into()).collect();
+    format!("unknown {what} `{given}`; choose from {}", names.join(", "))
 }
 
 /// Parse a comma-separated list of any of the enums above, sorted and without repeats.
@@ -227,7 +174,7 @@ pub fn parse_list<T: FromStr<Err = String> + Ord>(text: &str) -> Result<Vec<T>, 
     let mut items = text
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(T::from_str)
+        .map(|s| T::from_str(s.trim()))
         .collect::<Result<Vec<_>, _>>()?;
     items.sort();
     items.dedup();
@@ -413,12 +360,6 @@ pub fn parse_origin(raw: &str) -> Result<String, String> {
         ));
     }
     Ok(url.origin().ascii_serialization())
-}
-
-impl fmt::Display for Module {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! A verification and its state machine.
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +11,8 @@ use super::{Module, VerificationId};
 /// `status.current`. Moves only forward; see [`Status::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Status::unknown)]
 pub enum Status {
     Created,
     InProgress,
@@ -24,15 +25,7 @@ pub enum Status {
 
 impl Status {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Created => "created",
-            Status::InProgress => "in_progress",
-            Status::Processing => "processing",
-            Status::Verified => "verified",
-            Status::NeedsManualReview => "needs_manual_review",
-            Status::Rejected => "rejected",
-            Status::Expired => "expired",
-        }
+        self.into()
     }
 
     /// A decided (or expired) verification never changes again.
@@ -56,13 +49,9 @@ impl Status {
     pub fn can_become(self, next: Status) -> bool {
         !self.is_final() && next.rank() > self.rank()
     }
-}
 
-impl FromStr for Status {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(Value::String(s.to_owned()))
-            .map_err(|_| format!("unknown status `{s}`"))
+    fn unknown(given: &str) -> String {
+        format!("unknown status `{given}`")
     }
 }
 
@@ -143,6 +132,12 @@ pub struct Attempt {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = String,
+    parse_err_fn = AttemptOutcome::unknown
+)]
 pub enum AttemptOutcome {
     Accepted,
     Rejected,
@@ -150,21 +145,11 @@ pub enum AttemptOutcome {
 
 impl AttemptOutcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Accepted => "accepted",
-            AttemptOutcome::Rejected => "rejected",
-        }
+        self.into()
     }
-}
 
-impl FromStr for AttemptOutcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "accepted" => Ok(AttemptOutcome::Accepted),
-            "rejected" => Ok(AttemptOutcome::Rejected),
-            _ => Err(format!("unknown attempt outcome `{s}`")),
-        }
+    fn unknown(given: &str) -> String {
+        format!("unknown attempt outcome `{given}`")
     }
 }
 

@@ -3,12 +3,15 @@
 
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
+use strum::{IntoStaticStr, VariantArray};
 
 use super::{FaceBox, FaceDetector, FacesConfig, largest, width_ratio};
 
 /// Why a face check rejected an image. Serialised as the stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum FaceReason {
     /// No face was found (document: no portrait; selfie: nobody in the picture).
     FaceNotFound,
@@ -21,11 +24,7 @@ pub enum FaceReason {
 impl FaceReason {
     /// The stable machine code, as stored with an attempt.
     pub fn code(self) -> &'static str {
-        match self {
-            FaceReason::FaceNotFound => "FACE_NOT_FOUND",
-            FaceReason::MultipleFaces => "MULTIPLE_FACES",
-            FaceReason::FaceTooSmall => "FACE_TOO_SMALL",
-        }
+        self.into()
     }
 }
 
@@ -211,12 +210,13 @@ mod tests {
 
     #[test]
     fn reasons_serialise_as_their_codes() {
-        for r in [
-            FaceReason::FaceNotFound,
-            FaceReason::MultipleFaces,
-            FaceReason::FaceTooSmall,
-        ] {
+        for &r in FaceReason::VARIANTS {
             assert_eq!(serde_json::to_value(r).unwrap(), r.code());
+            assert_eq!(
+                serde_json::from_value::<FaceReason>(r.code().into()).unwrap(),
+                r
+            );
         }
+        assert_eq!(FaceReason::FaceNotFound.code(), "FACE_NOT_FOUND");
     }
 }

@@ -6,11 +6,11 @@
 //! growing (closer) or shrinking (farther) clearly from the first frame to the last.
 //! What this does and does not defend against is written down in `docs/liveness.md`.
 
-use std::fmt;
-use std::str::FromStr;
-
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
+use strum::{Display, EnumString, IntoStaticStr, VariantArray};
+
+use crate::domain::settings::all_variants;
 
 use super::checks::{FaceCheck, selfie_from_faces};
 use super::{FaceBox, FaceDetector, FacesConfig, largest};
@@ -18,6 +18,12 @@ use super::{FaceBox, FaceDetector, FacesConfig, largest};
 /// The movement the user is asked to make during the burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, EnumString, Display, VariantArray)]
+#[strum(
+    serialize_all = "snake_case",
+    parse_err_ty = UnknownChallenge,
+    parse_err_fn = UnknownChallenge::of
+)]
 pub enum Challenge {
     /// Bring the face closer to the camera: it grows in the frame.
     Closer,
@@ -26,13 +32,10 @@ pub enum Challenge {
 }
 
 impl Challenge {
-    pub const ALL: [Challenge; 2] = [Challenge::Closer, Challenge::Farther];
+    pub const ALL: [Challenge; 2] = all_variants();
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Challenge::Closer => "closer",
-            Challenge::Farther => "farther",
-        }
+        self.into()
     }
 
     /// A challenge drawn uniformly from the operating system's CSPRNG, so a client cannot
@@ -53,25 +56,14 @@ impl Challenge {
     }
 }
 
-impl fmt::Display for Challenge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// An unknown challenge name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown liveness challenge `{0}`")]
 pub struct UnknownChallenge(pub String);
 
-impl FromStr for Challenge {
-    type Err = UnknownChallenge;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Challenge::ALL
-            .into_iter()
-            .find(|c| c.as_str() == s)
-            .ok_or_else(|| UnknownChallenge(s.to_owned()))
+impl UnknownChallenge {
+    fn of(given: &str) -> Self {
+        UnknownChallenge(given.to_owned())
     }
 }
 
@@ -79,7 +71,10 @@ impl FromStr for Challenge {
 pub const LIVENESS_FAILED: &str = "LIVENESS_FAILED";
 
 /// Why a burst failed liveness. Serialised as the stable sub-reason code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, VariantArray,
+)]
+#[strum(prefix = "LIVENESS_", serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum LivenessReason {
     /// Fewer frames than the check needs.
     #[serde(rename = "LIVENESS_TOO_FEW_FRAMES")]
@@ -100,13 +95,7 @@ pub enum LivenessReason {
 
 impl LivenessReason {
     pub fn code(self) -> &'static str {
-        match self {
-            LivenessReason::TooFewFrames => "LIVENESS_TOO_FEW_FRAMES",
-            LivenessReason::TooManyFrames => "LIVENESS_TOO_MANY_FRAMES",
-            LivenessReason::NoFaceInFrame => "LIVENESS_NO_FACE_IN_FRAME",
-            LivenessReason::StaticFrames => "LIVENESS_STATIC_FRAMES",
-            LivenessReason::WrongMovement => "LIVENESS_WRONG_MOVEMENT",
-        }
+        self.into()
     }
 }
 
@@ -431,8 +420,14 @@ mod tests {
         for c in Challenge::ALL {
             assert_eq!(c.as_str().parse::<Challenge>(), Ok(c));
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert_eq!(c.to_string(), c.as_str());
         }
-        assert!("sideways".parse::<Challenge>().is_err());
+        assert_eq!(Challenge::ALL, [Challenge::Closer, Challenge::Farther]);
+        assert_eq!(Challenge::Farther.as_str(), "farther");
+        assert_eq!(
+            "sideways".parse::<Challenge>(),
+            Err(UnknownChallenge("sideways".into()))
+        );
     }
 
     #[test]
@@ -506,14 +501,16 @@ mod tests {
 
     #[test]
     fn reason_codes_serialise_as_codes() {
-        for r in [
-            LivenessReason::TooFewFrames,
-            LivenessReason::TooManyFrames,
-            LivenessReason::NoFaceInFrame,
-            LivenessReason::StaticFrames,
-            LivenessReason::WrongMovement,
-        ] {
+        for &r in LivenessReason::VARIANTS {
             assert_eq!(serde_json::to_value(r).unwrap(), r.code());
+            assert_eq!(
+                serde_json::from_value::<LivenessReason>(r.code().into()).unwrap(),
+                r
+            );
         }
+        assert_eq!(
+            LivenessReason::NoFaceInFrame.code(),
+            "LIVENESS_NO_FACE_IN_FRAME"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
+use strum::{IntoStaticStr, VariantArray};
 
 use super::models::{FaceModels, ModelInfo};
 use super::recognition;
@@ -65,6 +66,8 @@ impl Thresholds {
 /// What a similarity means under the thresholds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum MatchDecision {
     Match,
     Uncertain,
@@ -73,39 +76,37 @@ pub enum MatchDecision {
 
 impl MatchDecision {
     pub fn as_str(self) -> &'static str {
-        match self {
-            MatchDecision::Match => "match",
-            MatchDecision::Uncertain => "uncertain",
-            MatchDecision::NoMatch => "no_match",
-        }
+        self.into()
     }
 }
 
-/// Why no comparison was made. Serialised as the stable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Why no comparison was made. Serialised as the stable code, which does not follow the
+/// variant's name, so serde and strum are each told it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, IntoStaticStr, VariantArray,
+)]
 pub enum FaceMatchReason {
     /// No face-recognition model is installed (an engine without models).
     #[serde(rename = "FACE_MATCH_MODEL_UNAVAILABLE")]
+    #[strum(serialize = "FACE_MATCH_MODEL_UNAVAILABLE")]
     ModelUnavailable,
     /// The recognition model found no face in the selfie.
     #[serde(rename = "FACE_NOT_FOUND_IN_SELFIE")]
+    #[strum(serialize = "FACE_NOT_FOUND_IN_SELFIE")]
     SelfieFaceNotFound,
     /// The recognition model found no face on the document.
     #[serde(rename = "FACE_NOT_FOUND_ON_DOCUMENT")]
+    #[strum(serialize = "FACE_NOT_FOUND_ON_DOCUMENT")]
     DocumentFaceNotFound,
     /// The selfie or the document image to compare is missing.
     #[serde(rename = "FACE_IMAGE_MISSING")]
+    #[strum(serialize = "FACE_IMAGE_MISSING")]
     ImageMissing,
 }
 
 impl FaceMatchReason {
     pub fn code(self) -> &'static str {
-        match self {
-            FaceMatchReason::ModelUnavailable => "FACE_MATCH_MODEL_UNAVAILABLE",
-            FaceMatchReason::SelfieFaceNotFound => "FACE_NOT_FOUND_IN_SELFIE",
-            FaceMatchReason::DocumentFaceNotFound => "FACE_NOT_FOUND_ON_DOCUMENT",
-            FaceMatchReason::ImageMissing => "FACE_IMAGE_MISSING",
-        }
+        self.into()
     }
 }
 
@@ -173,6 +174,29 @@ pub fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decisions_and_reasons_serialise_as_their_names() {
+        for &d in MatchDecision::VARIANTS {
+            assert_eq!(serde_json::to_value(d).unwrap(), d.as_str());
+            assert_eq!(
+                serde_json::from_value::<MatchDecision>(d.as_str().into()).unwrap(),
+                d
+            );
+        }
+        assert_eq!(MatchDecision::NoMatch.as_str(), "no_match");
+        for &r in FaceMatchReason::VARIANTS {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.code());
+            assert_eq!(
+                serde_json::from_value::<FaceMatchReason>(r.code().into()).unwrap(),
+                r
+            );
+        }
+        assert_eq!(
+            FaceMatchReason::SelfieFaceNotFound.code(),
+            "FACE_NOT_FOUND_IN_SELFIE"
+        );
+    }
 
     #[test]
     fn thresholds_split_the_range_in_three() {

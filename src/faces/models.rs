@@ -23,10 +23,11 @@ use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use strum::VariantArray;
 use tract_onnx::prelude::*;
 
 /// One network of the set: its file name and the input shape it is run with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, VariantArray)]
 pub(crate) enum Net {
     Detect,
     Landmark,
@@ -35,8 +36,6 @@ pub(crate) enum Net {
 }
 
 impl Net {
-    pub(crate) const ALL: [Net; 4] = [Net::Detect, Net::Landmark, Net::Feature, Net::Liveness];
-
     pub(crate) fn file(self) -> &'static str {
         match self {
             Net::Detect => "fr_detect.onnx",
@@ -274,7 +273,7 @@ fn dir_files(dir: &Path, config: &ModelsConfig) -> Result<ModelFiles, ModelError
     };
     let mut files = Vec::new();
     let mut sha256 = BTreeMap::new();
-    for net in Net::ALL {
+    for &net in Net::VARIANTS {
         let bytes = read(dir.join(net.file()))?;
         let actual = sha256_hex(&bytes);
         if let Some(expected) = manifest.as_ref().map(|m| m.get(net.file())) {

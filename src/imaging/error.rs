@@ -1,7 +1,8 @@
 //! Typed failures with stable reason codes. Codes are part of the API (they reach operators
 //! in `attempts` and end users as "what to fix"), so they never change once published.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+use strum::{Display, IntoStaticStr, VariantArray};
 
 /// Why bytes could not become a usable image at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +34,11 @@ impl ImagingError {
 }
 
 /// Why a decodable image was rejected. A rejection carries every reason that applies, so the
-/// user can fix all of them in one retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// user can fix all of them in one retry. Serialised as the stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(IntoStaticStr, Display, VariantArray)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum Reason {
     ImageTooSmall,
     ImageBlurry,
@@ -45,49 +49,8 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 6] = [
-        Reason::ImageTooSmall,
-        Reason::ImageBlurry,
-        Reason::ImageTooDark,
-        Reason::ImageTooBright,
-        Reason::ImageGlare,
-        Reason::DocumentNotFound,
-    ];
-
-    /// The reason with this stable code (as a remote engine sends it back).
-    pub fn from_code(code: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.code() == code)
-    }
-
     pub fn code(self) -> &'static str {
-        match self {
-            Reason::ImageTooSmall => "IMAGE_TOO_SMALL",
-            Reason::ImageBlurry => "IMAGE_BLURRY",
-            Reason::ImageTooDark => "IMAGE_TOO_DARK",
-            Reason::ImageTooBright => "IMAGE_TOO_BRIGHT",
-            Reason::ImageGlare => "IMAGE_GLARE",
-            Reason::DocumentNotFound => "DOCUMENT_NOT_FOUND",
-        }
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl Serialize for Reason {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.code())
-    }
-}
-
-impl<'de> Deserialize<'de> for Reason {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let code = String::deserialize(d)?;
-        Reason::from_code(&code)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code `{code}`")))
+        self.into()
     }
 }
 
@@ -97,11 +60,14 @@ mod tests {
 
     #[test]
     fn reasons_round_trip_through_their_codes() {
-        for r in Reason::ALL {
+        for &r in Reason::VARIANTS {
             let json = serde_json::to_string(&r).unwrap();
             assert_eq!(json, format!("\"{}\"", r.code()));
             assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+            assert_eq!(r.to_string(), r.code());
         }
+        assert_eq!(Reason::ImageTooBright.code(), "IMAGE_TOO_BRIGHT");
+        assert_eq!(Reason::DocumentNotFound.code(), "DOCUMENT_NOT_FOUND");
         assert!(serde_json::from_str::<Reason>("\"NOPE\"").is_err());
     }
 }

@@ -18,7 +18,6 @@ pub mod geometry;
 pub mod layout;
 pub mod quality;
 pub mod redact;
-pub mod synth;
 
 pub use budget::{DecodeBudget, Reservation, decode_cost};
 pub use crop::{crop_document, crop_size};

@@ -14,8 +14,12 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
+use strum::{IntoStaticStr, VariantArray};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+use crate::domain::settings::all_variants;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "lowercase")]
 pub enum Lang {
     En,
     Nl,
@@ -25,17 +29,11 @@ pub enum Lang {
 }
 
 impl Lang {
-    pub const ALL: [Lang; 5] = [Lang::En, Lang::Nl, Lang::Es, Lang::De, Lang::Fr];
+    pub const ALL: [Lang; 5] = all_variants();
 
     /// The BCP 47 primary tag, as used in `<html lang>` and `?lang=`.
     pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Nl => "nl",
-            Lang::Es => "es",
-            Lang::De => "de",
-            Lang::Fr => "fr",
-        }
+        self.into()
     }
 
     /// A language tag (`nl`, `nl-BE`, `DE_de`) to one of ours, by its primary subtag.
@@ -367,6 +365,15 @@ fn empty_key(strings: &Strings) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_are_the_primary_tags() {
+        let codes: Vec<&str> = Lang::ALL.iter().map(|l| l.code()).collect();
+        assert_eq!(codes, ["en", "nl", "es", "de", "fr"]);
+        for lang in Lang::ALL {
+            assert_eq!(Lang::from_tag(lang.code()), Some(lang));
+        }
+    }
 
     #[test]
     fn query_wins_over_header() {

@@ -139,3 +139,23 @@ pub enum AfterAttempt {
     RetryAt(DateTime<Utc>),
     Failed,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strum::VariantArray;
+
+    #[test]
+    fn event_types_serialise_as_their_names() {
+        for &t in EventType::VARIANTS {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+            assert_eq!(
+                serde_json::from_value::<EventType>(t.as_str().into()).unwrap(),
+                t
+            );
+        }
+        assert_eq!(EventType::Started.as_str(), "verification.started");
+        assert_eq!(EventType::Completed.as_str(), "verification.completed");
+        assert_eq!(EventType::Expired.as_str(), "verification.expired");
+    }
+}

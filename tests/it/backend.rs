@@ -13,8 +13,8 @@ use v2client::backend::{
 };
 use v2client::domain::{DocumentType, RedactionTarget, Status, Step};
 use v2client::faces::{Challenge, FaceMatch, FacesConfig, MatchDecision, Thresholds};
-use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, ImagingConfig};
+use v2client_testkit::synth::{self, Variant};
 
 use crate::faces::{astronaut, obama, zoom_in, zoom_out};
 

@@ -18,7 +18,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use image::{DynamicImage, GenericImageView, RgbImage, imageops::FilterType};
 use serde_json::{Value, json};
 use v2client::domain::DocumentType;
-use v2client::imaging::{self, synth, synth::Variant};
+use v2client::imaging;
+use v2client_testkit::synth::{self, Variant};
 
 use crate::backend::id_card_with_face;
 use crate::common::{start_server_with, v2client};

@@ -534,11 +534,11 @@ async fn sigterm_lets_uploads_finish_or_fail_cleanly_within_the_deadline() {
     let base = format!("http://{address}");
     // Several verifications, each one upload away from a document check.
     let image = v2client::imaging::encode_jpeg(
-        &v2client::imaging::synth::photo(
+        &v2client_testkit::synth::photo(
             v2client::domain::DocumentType::IdCard,
             1280,
             960,
-            v2client::imaging::synth::Variant::Clean,
+            v2client_testkit::synth::Variant::Clean,
             4,
         )
         .image,

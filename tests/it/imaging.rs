@@ -4,11 +4,11 @@
 use image::{Rgb, RgbImage};
 use v2client::domain::{DocumentType, RedactionTarget};
 use v2client::imaging::geometry::inside_convex;
-use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{
     self, DecodeLimits, DocumentAnalysis, DocumentCheck, FILL, ImagingConfig, Point, Quad, Reason,
     RelRect,
 };
+use v2client_testkit::synth::{self, Variant};
 
 const W: u32 = 1280;
 const H: u32 = 960;

@@ -10,8 +10,8 @@ use v2client::domain::verification::now;
 use v2client::domain::{
     DocumentType, KeySettings, Module, RedactionTarget, Status, VerificationId,
 };
-use v2client::imaging::synth::{self, Variant};
 use v2client::imaging::{self, layout};
+use v2client_testkit::synth::{self, Variant};
 
 use v2client::faces::Thresholds;
 

@@ -1,12 +1,9 @@
 //! Deterministic test images: documents photographed at an angle, bad photos of them, EXIF
-//! orientations and hostile files. Public (not test-only) because integration tests and the
-//! benchmark use it too; nothing here touches the disk or the network.
+//! orientations and hostile files. Nothing here touches the disk or the network.
 
 use image::{Rgb, RgbImage};
-
-use super::geometry::{Homography, Point, Quad};
-use super::layout::{Layout, RelRect, layout};
-use crate::domain::DocumentType;
+use v2client::domain::DocumentType;
+use v2client::imaging::{Homography, Layout, Point, Quad, RelRect, layout};
 
 /// A generated photo and, when it shows a document, the document's true corners.
 #[derive(Debug, Clone)]
