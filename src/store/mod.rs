@@ -1,5 +1,7 @@
-//! Storage. One [`Store`] trait, implemented for Postgres (production) and SQLite (the
-//! embedded default); both pass the same conformance suite in `tests/it/store.rs`.
+//! Storage. One [`Store`] trait, implemented once in `sql.rs` over a [`dialect::Dialect`]
+//! for Postgres (production) and SQLite (the embedded default), whose differences are
+//! named in `postgres.rs` and `sqlite.rs`; both pass the same conformance suite in
+//! `tests/it/store.rs`.
 //!
 //! SQL lives here and nowhere else. Each method is one use case; multi-statement writes
 //! run in one transaction.
