@@ -1,4 +1,4 @@
-//! Storage. One [`Store`] trait, implemented once in `sql.rs` over a [`dialect::Dialect`]
+//! Storage. One [`Store`] trait, implemented once in `sql.rs` over a `Dialect`
 //! for Postgres (production) and SQLite (the embedded default), whose differences are
 //! named in `postgres.rs` and `sqlite.rs`; both pass the same conformance suite in
 //! `tests/it/store.rs`.
