@@ -55,7 +55,7 @@ pub fn unknown_fields(fields: &[FieldSpec], values: &Map<String, Value>) -> Opti
 
 /// Check each of the form's fields against its type; reasons read `<field>:FIELD_REQUIRED`
 /// or `<field>:FIELD_INVALID`. Only normalised values of known fields come out. A value
-/// that is not a string, or longer than [`MAX_VALUE_CHARS`], is invalid; with unknown
+/// that is not a string, or longer than `MAX_VALUE_CHARS`, is invalid; with unknown
 /// fields refused first, the whole form is at most one short value per field.
 pub fn validate(
     fields: &[FieldSpec],

@@ -1,11 +1,15 @@
-//! Storage. One [`Store`] trait, implemented for Postgres (production) and SQLite (the
-//! embedded default); both pass the same conformance suite in `tests/it/store.rs`.
+//! Storage. One [`Store`] trait, implemented once in `sql.rs` over a `Dialect`
+//! for Postgres (production) and SQLite (the embedded default), whose differences are
+//! named in `postgres.rs` and `sqlite.rs`; both pass the same conformance suite in
+//! `tests/it/store.rs`.
 //!
 //! SQL lives here and nowhere else. Each method is one use case; multi-statement writes
 //! run in one transaction.
 
+mod dialect;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 
 use std::sync::Arc;
@@ -289,10 +293,6 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, Stor
     };
     store.migrate().await?;
     Ok(store)
-}
-
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("domain values always serialise")
 }
 
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(

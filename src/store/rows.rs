@@ -1,5 +1,5 @@
-//! Row shapes shared by both stores. JSON columns travel as text (Postgres casts to and
-//! from `jsonb` in SQL), so one mapping to domain types serves both databases.
+//! Row shapes shared by both stores. JSON columns are read as text (`CAST(… AS TEXT)`, which
+//! Postgres needs for `jsonb`), so one mapping to domain types serves both databases.
 
 use chrono::{DateTime, Utc};
 

@@ -30,6 +30,7 @@ both_stores!(
     leases_are_renewed_only_by_their_holder,
     stalled_processing_is_found_oldest_first,
     erasure_reaches_return_url_and_webhook_payloads,
+    erasable_waits_for_each_keys_retention_period,
     key_changes_are_reported_and_nothing_else,
 );
 
@@ -525,6 +526,55 @@ async fn erasure_reaches_return_url_and_webhook_payloads(db: Db) {
         "verified"
     );
     assert!(!s.mark_erased(&v.id, now()).await.unwrap(), "once");
+}
+
+async fn erasable_waits_for_each_keys_retention_period(db: Db) {
+    let Some(tdb) = TestDb::new(db).await else {
+        return;
+    };
+    let s = tdb.store.as_ref();
+    let (short, _) = new_key(
+        "short",
+        KeySettings {
+            retention_days: 30,
+            ..KeySettings::default()
+        },
+    );
+    let (default, _) = new_key("default", KeySettings::default());
+    s.insert_key(&short).await.unwrap();
+    s.insert_key(&default).await.unwrap();
+    let decided_at = now();
+    let mut decided = Vec::new();
+    for (n, key) in [&short, &default].into_iter().enumerate() {
+        let mut v = verification(&key.id);
+        v.status = Status::Verified;
+        v.results =
+            serde_json::from_value(json!({"decision": {"status": "verified", "reasons": []}}))
+                .unwrap();
+        v.updated_at = decided_at + Duration::seconds(n as i64);
+        s.create_verification(&v, None).await.unwrap();
+        decided.push(v.id);
+    }
+    // Still waiting on the user: never erasable, however old.
+    let mut open = verification(&short.id);
+    open.updated_at = decided_at - Duration::days(400);
+    s.create_verification(&open, None).await.unwrap();
+
+    let at = |days| decided_at + Duration::days(days);
+    assert_eq!(s.erasable(at(29), 10).await.unwrap(), vec![]);
+    assert_eq!(s.erasable(at(31), 10).await.unwrap(), decided[..1]);
+    assert_eq!(
+        s.erasable(at(91), 10).await.unwrap(),
+        decided,
+        "oldest first"
+    );
+    assert_eq!(s.erasable(at(91), 1).await.unwrap(), decided[..1]);
+    assert!(s.mark_erased(&decided[0], at(31)).await.unwrap());
+    assert_eq!(
+        s.erasable(at(91), 10).await.unwrap(),
+        decided[1..],
+        "an erased one is not listed again"
+    );
 }
 
 /// A key with a webhook URL and a verification of it with one queued event.
