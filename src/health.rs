@@ -1,40 +1,70 @@
-//! `GET /healthz` (the process answers), `GET /readyz` (the database answers too) and
-//! `GET /openapi.json`.
+//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers too).
+//! `GET /openapi.json` is served by [`crate::openapi`].
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
-use axum::routing::get;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
-/// The OpenAPI 3.1 description of every route (kept beside the code; a test checks that
-/// every route the code registers is in it).
-pub const OPENAPI: &str = include_str!("openapi.json");
-
-async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
+#[derive(Serialize, ToSchema)]
+struct Alive {
+    #[schema(schema_with = ok)]
+    status: &'static str,
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+/// Fields in alphabetical order, as the answer has always had them.
+#[derive(Serialize, ToSchema)]
+struct Ready {
+    /// `postgres` or `sqlite`
+    database: &'static str,
+    #[schema(schema_with = ready)]
+    status: &'static str,
 }
 
-async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+fn ok() -> utoipa::openapi::Object {
+    crate::openapi::constant("ok")
+}
+
+fn ready() -> utoipa::openapi::Object {
+    crate::openapi::constant("ready")
+}
+
+/// The process answers
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "OK", body = inline(Alive))),
+)]
+async fn healthz() -> Json<Alive> {
+    Json(Alive { status: "ok" })
+}
+
+/// The database answers too
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = inline(Ready)),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     state.store.ping().await?;
-    Ok(Json(
-        json!({ "status": "ready", "database": state.store.kind() }),
-    ))
+    Ok(Json(Ready {
+        status: "ready",
+        database: state.store.kind(),
+    }))
 }

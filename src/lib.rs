@@ -20,6 +20,7 @@ pub mod imaging;
 pub mod keys;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod portal;
 pub mod ratelimit;
 pub mod security_headers;
@@ -121,19 +122,23 @@ impl AppState {
 
 /// The complete router: operator API, health, pages, with logging and request ids.
 ///
+/// Every route is registered with its description (see [`openapi`]); the document they
+/// make is served at `/openapi.json`.
+///
 /// Layers, outermost first: every answer gets the security headers of its kind
 /// ([`security_headers`]); extension methods are refused (`405`) before anything else;
 /// panics become `500`s; a caller's request id is kept only when short and plain; every
 /// request is counted and logged once; then its body and its answer are held to the
 /// configured time limits ([`serve`]).
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let documented = openapi::router()
         .merge(api::router(&state))
         .merge(portal::api::router(&state))
         .merge(health::router())
         .merge(web::router())
         .merge(portal::router(&state))
-        .route("/metrics", axum::routing::get(metrics::handler))
+        .routes(utoipa_axum::routes!(metrics::handler));
+    openapi::serve(documented)
         // Every route answers a wrong method in the error shape, pages included.
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::not_found)

@@ -194,6 +194,21 @@ fn escape(label: &str) -> String {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics (requires V2CLIENT_METRICS_TOKEN; 404 when none is set)",
+    tag = "operations",
+    security(("MetricsToken" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "Missing or wrong token", content_type = "text/plain", body = String),
+        (status = 404, description = "Metrics are not enabled: a page", content_type = "text/html", body = String),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 pub async fn handler(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(token) = state.settings.metrics_token.as_deref() else {
         return crate::web::not_found(axum::http::Uri::from_static("/metrics")).await;

@@ -3,14 +3,15 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::openapi::HtmlPage;
 use crate::security_headers::{self, Policy};
 
 #[derive(Template, WebTemplate)]
@@ -27,10 +28,10 @@ struct ErrorPage {
     message: &'static str,
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(index))
-        .route("/static/{file}", get(static_file))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(static_file))
         .layer(security_headers::layer(Policy::SitePage))
 }
 
@@ -53,6 +54,21 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Static assets
+#[utoipa::path(
+    get,
+    path = "/static/{file}",
+    tag = "pages",
+    params(("file" = String, Path)),
+    responses(
+        (
+            status = 200,
+            description = "The asset",
+            content(("text/css"), ("text/javascript")),
+        ),
+        (status = 404, response = HtmlPage),
+    ),
+)]
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>, uri: Uri) -> Response {
     match STATIC_FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => (
@@ -70,6 +86,8 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>, uri
     }
 }
 
+/// Landing page
+#[utoipa::path(get, path = "/", tag = "pages", responses((status = 200, response = HtmlPage)))]
 async fn index(State(state): State<AppState>) -> impl IntoResponse {
     IndexPage {
         version: env!("CARGO_PKG_VERSION"),

@@ -10,8 +10,32 @@ use crate::auth::AuthedKey;
 use crate::domain::duration::format_duration;
 use crate::domain::verification::rfc3339;
 use crate::error::ApiError;
+use crate::openapi::{CheckConfig, ErrorResponse, RateLimited};
 use crate::ratelimit::Bucket;
 
+/// Instance readiness and the calling key's configuration
+#[utoipa::path(
+    get,
+    path = "/api/check-config",
+    tag = "operator",
+    security(("SdkKey" = [])),
+    responses(
+        (
+            status = 200,
+            description = "OK",
+            body = CheckConfig,
+            headers(
+                ("RateLimit-Limit" = u32, description = "Requests allowed per minute"),
+                ("RateLimit-Remaining" = u32, description = "Requests left this minute"),
+                ("RateLimit-Reset" = u64, description = "Seconds until the quota is full again"),
+            ),
+        ),
+        (status = 401, response = ErrorResponse),
+        (status = 429, response = RateLimited),
+        (status = 500, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+)]
 pub async fn check_config(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,

@@ -5,42 +5,61 @@ use axum::extract::{Path, State};
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::domain::verification::rfc3339;
-use crate::domain::{Attempt, Module, Progress, Step, VerificationId};
+use crate::domain::{
+    Attempt, AttemptOutcome, Module, Progress, ProgressState, Status, Step, VerificationId,
+};
 use crate::error::ApiError;
+use crate::openapi::{ErrorResponse, VerificationPath};
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Details {
     verification_id: String,
     status: StatusBlock,
+    /// The accepted results by module: document, liveness, face_match, form_data, decision
+    #[schema(value_type = Object)]
     results: Value,
+    /// As given to generate-verification
+    #[schema(value_type = Option<Object>)]
     extra_data: Option<Value>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
     flow: Vec<Module>,
     return_url: Option<String>,
     attempts: Vec<AttemptView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StatusBlock {
+    #[schema(value_type = Status)]
     current: &'static str,
+    #[schema(format = DateTime)]
     updated_at: String,
+    /// Every module of the flow but terms
+    #[schema(value_type = BTreeMap<Module, ProgressState>)]
     progress: Progress,
 }
 
 /// An attempt as operators see it: what was tried, the outcome and why. Storage keys of
 /// images stay internal.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Attempt)]
 struct AttemptView {
     attempt_id: String,
     step: Step,
+    #[schema(value_type = AttemptOutcome)]
     status: &'static str,
     reasons: Vec<String>,
+    /// What the check measured
+    #[schema(value_type = Object)]
     metrics: Value,
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -57,6 +76,23 @@ impl From<Attempt> for AttemptView {
     }
 }
 
+/// Read a verification
+#[utoipa::path(
+    get,
+    path = "/api/get-verification-details/{verification_id}",
+    operation_id = "get_verification_details",
+    tag = "operator",
+    security(("SdkKey" = [])),
+    params(VerificationPath),
+    responses(
+        (status = 200, description = "OK", body = Details),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 500, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+)]
 pub async fn details(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::AuthedKey;
@@ -14,29 +15,76 @@ use crate::domain::verification::{initial_progress, later, now, rfc3339};
 use crate::domain::{Module, PortalState, Status, Verification, VerificationId};
 use crate::error::ApiError;
 use crate::faces::Challenge;
+use crate::openapi::{ErrorResponse, RateLimited};
 use crate::ratelimit::Bucket;
 use crate::store::{ApiKeyRecord, CreateOutcome, IdempotencyRecord};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct GenerateRequest {
+    /// Up to 16 KiB serialised; returned in details and webhooks
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     extra_data: Option<Value>,
+    /// https (http only for localhost), within the key's allowed origins
     #[serde(default)]
+    #[schema(format = "uri")]
     return_url: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct GenerateResponse<'a> {
     verification_id: &'a str,
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// What each module of the flow is set to, as the key had it
+    #[schema(value_type = Object)]
     modules: Value,
     flow: &'a [Module],
+    /// The portal link to send the user to
+    #[schema(format = "uri")]
     verify_url: String,
 }
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
+/// Create a verification
+#[utoipa::path(
+    post,
+    path = "/api/generate-verification",
+    operation_id = "generate_verification",
+    tag = "operator",
+    security(("SdkKey" = [])),
+    params((
+        "Idempotency-Key" = Option<String>,
+        Header,
+        max_length = 255,
+        description = "The same key with the same body within 24 hours answers the first \
+            response again (with `Idempotent-Replayed: true`); with another body, 422",
+    )),
+    request_body(content = Option<GenerateRequest>, content_type = "application/json"),
+    responses(
+        (
+            status = 200,
+            description = "OK",
+            body = GenerateResponse,
+            headers(
+                ("RateLimit-Limit" = u32, description = "Requests allowed per minute"),
+                ("RateLimit-Remaining" = u32, description = "Requests left this minute"),
+                ("RateLimit-Reset" = u64, description = "Seconds until the quota is full again"),
+                ("Idempotent-Replayed" = String, description = "`true` on a replayed answer"),
+            ),
+        ),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 413, response = ErrorResponse),
+        (status = 415, response = ErrorResponse),
+        (status = 422, response = ErrorResponse),
+        (status = 429, response = RateLimited),
+        (status = 500, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+)]
 pub async fn generate(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::AuthedKey;
@@ -12,8 +13,10 @@ use crate::domain::results::DocumentMetrics;
 use crate::domain::{AttemptOutcome, RedactionTarget, Step};
 use crate::error::ApiError;
 use crate::imaging::{self, Point, Quad, RelRect};
+use crate::openapi::{Binary, ErrorResponse, VerificationPath};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
 enum ImageType {
     Original,
     Cropped,
@@ -33,6 +36,24 @@ fn image_type(query: &QueryPairs) -> Result<Option<ImageType>, ApiError> {
     }
 }
 
+/// The accepted front image (redacted per key)
+#[utoipa::path(
+    get,
+    path = "/api/get-verification-image-front/{verification_id}",
+    operation_id = "get_verification_image_front",
+    tag = "operator",
+    security(("SdkKey" = [])),
+    params(VerificationPath, ("image_type" = inline(Option<ImageType>), Query, description = "Absent: the cropped image when there is one")),
+    responses(
+        (status = 200, description = "The image", content_type = "image/jpeg", body = inline(Binary)),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 500, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+)]
 pub async fn front(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
@@ -43,6 +64,24 @@ pub async fn front(
     serve(&state, &key, &id, Step::DocumentFront, kind).await
 }
 
+/// The accepted back image (redacted per key)
+#[utoipa::path(
+    get,
+    path = "/api/get-verification-image-back/{verification_id}",
+    operation_id = "get_verification_image_back",
+    tag = "operator",
+    security(("SdkKey" = [])),
+    params(VerificationPath, ("image_type" = inline(Option<ImageType>), Query, description = "Absent: the cropped image when there is one")),
+    responses(
+        (status = 200, description = "The image", content_type = "image/jpeg", body = inline(Binary)),
+        (status = 400, response = ErrorResponse),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 500, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+)]
 pub async fn back(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
@@ -53,6 +92,23 @@ pub async fn back(
     serve(&state, &key, &id, Step::DocumentBack, kind).await
 }
 
+/// The accepted selfie
+#[utoipa::path(
+    get,
+    path = "/api/get-verification-image-selfie/{verification_id}",
+    operation_id = "get_verification_image_selfie",
+    tag = "operator",
+    security(("SdkKey" = [])),
+    params(VerificationPath),
+    responses(
+        (status = 200, description = "The image", content_type = "image/jpeg", body = inline(Binary)),
+        (status = 401, response = ErrorResponse),
+        (status = 403, response = ErrorResponse),
+        (status = 404, response = ErrorResponse),
+        (status = 500, response = ErrorResponse),
+        (status = 503, response = ErrorResponse),
+    ),
+)]
 pub async fn selfie(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,

@@ -5,44 +5,33 @@ mod details;
 pub(crate) mod generate;
 mod images;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::{Verification, VerificationId};
 use crate::error::ApiError;
+use crate::openapi::RouterExt;
 use crate::security_headers::{self, Policy};
 use crate::store::ApiKeyRecord;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     // Routes that need a working verification backend answer 503 SERVER_NOT_CONFIGURED
     // while it is misconfigured; check-config stays up to say why.
-    let needs_backend = Router::new()
-        .route("/api/generate-verification", post(generate::generate))
-        .route(
-            "/api/get-verification-details/{verification_id}",
-            get(details::details),
-        )
-        .route(
-            "/api/get-verification-image-front/{verification_id}",
-            get(images::front),
-        )
-        .route(
-            "/api/get-verification-image-back/{verification_id}",
-            get(images::back),
-        )
-        .route(
-            "/api/get-verification-image-selfie/{verification_id}",
-            get(images::selfie),
-        )
+    let needs_backend = OpenApiRouter::new()
+        .routes(routes!(generate::generate))
+        .routes(routes!(details::details))
+        .routes(routes!(images::front))
+        .routes(routes!(images::back))
+        .routes(routes!(images::selfie))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_backend,
         ));
-    Router::new()
+    OpenApiRouter::new()
         .merge(needs_backend)
-        .route("/api/check-config", get(check_config::check_config))
+        .routes(routes!(check_config::check_config))
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(state.settings.limits.max_json_body))
         // Answers carry personal data: never cached, never sniffed.

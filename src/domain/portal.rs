@@ -26,6 +26,7 @@ pub struct PortalState {
 #[serde(rename_all = "snake_case")]
 #[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
 #[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Step::unknown)]
+#[derive(utoipa::ToSchema)]
 pub enum Step {
     Terms,
     DocumentFront,

@@ -15,6 +15,7 @@ use super::duration::format_duration;
 #[serde(rename_all = "snake_case")]
 #[derive(IntoStaticStr, EnumString, Display, VariantArray)]
 #[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Module::unknown)]
+#[derive(utoipa::ToSchema)]
 pub enum Module {
     Terms,
     Document,
@@ -59,6 +60,7 @@ pub fn parse_flow(text: &str) -> Result<Vec<Module>, String> {
 #[serde(rename_all = "snake_case")]
 #[derive(IntoStaticStr, EnumString, VariantArray)]
 #[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = DocumentType::unknown)]
+#[derive(utoipa::ToSchema)]
 pub enum DocumentType {
     Passport,
     IdCard,

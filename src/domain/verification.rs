@@ -13,6 +13,8 @@ use super::{Module, VerificationId};
 #[serde(rename_all = "snake_case")]
 #[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
 #[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = Status::unknown)]
+#[derive(utoipa::ToSchema)]
+#[schema(description = "Where a verification stands; it only moves forward")]
 pub enum Status {
     Created,
     InProgress,
@@ -58,6 +60,7 @@ impl Status {
 /// One entry of `status.progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum ProgressState {
     Pending,
     InProgress,
@@ -138,6 +141,7 @@ pub struct Attempt {
     parse_err_ty = String,
     parse_err_fn = AttemptOutcome::unknown
 )]
+#[derive(utoipa::ToSchema)]
 pub enum AttemptOutcome {
     Accepted,
     Rejected,

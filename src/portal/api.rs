@@ -2,12 +2,13 @@
 //! verification and one route per step. Operators can build their own capture UI on it.
 //! HTTP only: each handler reads its request, hands it to the workflow and answers.
 
+use axum::Json;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::Value;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::upload::{BodyLimits, PartSpec, field, read_parts, require_multipart};
 use super::view::PortalView;
@@ -17,31 +18,20 @@ use crate::body::{self as request_body, read_optional_json};
 use crate::domain::portal::Step;
 use crate::domain::{DocumentType, VerificationId};
 use crate::error::ApiError;
+use crate::openapi::RouterExt;
 use crate::security_headers::{self, Policy};
 use crate::workflow::{self, StepReply};
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     // Each route reads at most its own limit (DefaultBodyLimit bounds the multipart
     // reader; the JSON steps read through `read_optional_json` with the same number).
     let limits = BodyLimits::of(state);
-    Router::new()
-        .route("/api/portal/{verification_id}", get(get_state))
-        .route(
-            "/api/portal/{verification_id}/terms",
-            post(terms).layer(DefaultBodyLimit::max(limits.json)),
-        )
-        .route(
-            "/api/portal/{verification_id}/document/{side}",
-            post(document).layer(DefaultBodyLimit::max(limits.document)),
-        )
-        .route(
-            "/api/portal/{verification_id}/liveness",
-            post(liveness).layer(DefaultBodyLimit::max(limits.liveness)),
-        )
-        .route(
-            "/api/portal/{verification_id}/form",
-            post(form).layer(DefaultBodyLimit::max(limits.json)),
-        )
+    OpenApiRouter::new()
+        .routes(routes!(get_state))
+        .routes(routes!(terms).layer(DefaultBodyLimit::max(limits.json)))
+        .routes(routes!(document).layer(DefaultBodyLimit::max(limits.document)))
+        .routes(routes!(liveness).layer(DefaultBodyLimit::max(limits.liveness)))
+        .routes(routes!(form).layer(DefaultBodyLimit::max(limits.json)))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::same_site::same_site_only,
@@ -72,6 +62,22 @@ fn replied(reply: StepReply) -> Result<Response, ApiError> {
 
 /// `GET /api/portal/{id}`: where the user stands. The first visit marks the
 /// verification `in_progress`.
+#[utoipa::path(
+    get,
+    path = "/api/portal/{verification_id}",
+    operation_id = "portal_state",
+    summary = "Where the user stands (the first read starts the verification)",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    responses(
+        (status = 200, description = "OK", body = crate::openapi::PortalView),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn get_state(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -81,6 +87,28 @@ async fn get_state(
 }
 
 /// `POST /api/portal/{id}/terms` with `{"accepted": true}`.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/terms",
+    operation_id = "portal_terms",
+    summary = "Accept the terms",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    request_body(content = inline(crate::openapi::TermsAccepted), content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = StepReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn terms(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -99,6 +127,28 @@ async fn terms(
 }
 
 /// `POST /api/portal/{id}/document/{front|back}`: multipart `document_type`, `image`.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/document/{side}",
+    operation_id = "portal_document",
+    summary = "Submit one side of the document",
+    tag = "portal",
+    params(crate::openapi::VerificationPath, ("side" = inline(crate::openapi::DocumentSide), Path)),
+    request_body(content = inline(crate::openapi::DocumentUpload), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "OK", body = StepReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn document(
     State(state): State<AppState>,
     Path((id, side)): Path<(String, String)>,
@@ -149,6 +199,28 @@ async fn document(
 const MAX_FRAMES: usize = 8;
 
 /// `POST /api/portal/{id}/liveness`: multipart `frames`, 2 to 8, first to last.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/liveness",
+    operation_id = "portal_liveness",
+    summary = "Submit the liveness burst",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    request_body(content = inline(crate::openapi::LivenessUpload), content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "OK", body = StepReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn liveness(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -184,6 +256,28 @@ async fn liveness(
 }
 
 /// `POST /api/portal/{id}/form`: a JSON object of the key's form fields.
+#[utoipa::path(
+    post,
+    path = "/api/portal/{verification_id}/form",
+    operation_id = "portal_form",
+    summary = "Submit the form",
+    tag = "portal",
+    params(crate::openapi::VerificationPath),
+    request_body(content = inline(crate::openapi::FormValues), content_type = "application/json"),
+    responses(
+        (status = 200, description = "OK", body = StepReply),
+        (status = 400, response = crate::openapi::ErrorResponse),
+        (status = 403, response = crate::openapi::ErrorResponse),
+        (status = 404, response = crate::openapi::ErrorResponse),
+        (status = 409, response = crate::openapi::ErrorResponse),
+        (status = 410, response = crate::openapi::ErrorResponse),
+        (status = 413, response = crate::openapi::ErrorResponse),
+        (status = 415, response = crate::openapi::ErrorResponse),
+        (status = 429, response = crate::openapi::RateLimited),
+        (status = 500, response = crate::openapi::ErrorResponse),
+        (status = 503, response = crate::openapi::ErrorResponse),
+    ),
+)]
 async fn form(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -3,22 +3,23 @@
 //! portal. The entry has its own buckets, per client address and per key, so a QR code
 //! passed around never spends the operator's API quota.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::body::QueryPairs;
 use crate::error::ApiError;
+use crate::openapi::HtmlPage;
 use crate::ratelimit::Bucket;
 use crate::web::error_page;
 
-pub fn router(state: &AppState) -> Router<AppState> {
-    Router::new()
-        .route("/generate", get(generate))
-        .route("/generate/qr.svg", get(qr))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(generate))
+        .routes(routes!(qr))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::throttle::qr_entry,
@@ -27,6 +28,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
 
 /// `GET /generate/qr.svg?token=…`: the QR code to print for a key's entry link (404 for an
 /// unknown or revoked token).
+#[utoipa::path(
+    get,
+    path = "/generate/qr.svg",
+    operation_id = "entry_qr",
+    summary = "QR code (SVG) of a key's /generate link",
+    tag = "pages",
+    params(("token" = String, Query, description = "The key's public QR token (`qr_…`)")),
+    responses(
+        (status = 200, description = "SVG", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "Unknown or revoked token"),
+        (status = 429, response = HtmlPage),
+    ),
+)]
 async fn qr(State(state): State<AppState>, query: QueryPairs) -> Response {
     let token = query.get("token").unwrap_or("");
     let valid = token.starts_with("qr_")
@@ -47,6 +61,25 @@ async fn qr(State(state): State<AppState>, query: QueryPairs) -> Response {
     super::qr::svg_response(super::qr_svg(url.as_str()))
 }
 
+/// QR entry: start a verification under a key's public token and redirect to the portal
+#[utoipa::path(
+    get,
+    path = "/generate",
+    operation_id = "entry",
+    tag = "pages",
+    params(("token" = String, Query, description = "The key's public QR token (`qr_…`)")),
+    responses(
+        (
+            status = 303,
+            description = "Redirect to /verify",
+            headers(("Location" = String, description = "The new verification's portal link")),
+        ),
+        (status = 404, response = HtmlPage),
+        (status = 429, response = HtmlPage),
+        (status = 500, response = HtmlPage),
+        (status = 503, response = HtmlPage),
+    ),
+)]
 async fn generate(State(state): State<AppState>, query: QueryPairs) -> Response {
     match start(&state, query.get("token").unwrap_or("")).await {
         Ok(location) => Redirect::to(&location).into_response(),

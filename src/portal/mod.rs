@@ -14,11 +14,11 @@ mod view;
 
 pub use qr::qr_svg;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
 /// The portal's page routes (`/verify`, `/verify/qr.svg`, the SDK assets, `/generate`).
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     pages::router(state).merge(entry::router(state))
 }

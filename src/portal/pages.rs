@@ -6,11 +6,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::i18n::{self, Lang, Strings};
 use crate::AppState;
@@ -18,23 +20,49 @@ use crate::domain::modules::FieldSpec;
 use crate::domain::settings::parse_origin;
 use crate::domain::verification::now;
 use crate::domain::{Status, Verification, VerificationId};
+use crate::openapi::HtmlPage;
 use crate::security_headers::Policy;
 
-pub fn router(state: &AppState) -> Router<AppState> {
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     // The pages that look a verification up are throttled like the portal's API; the
     // SDK's static assets are not.
-    let lookups = Router::new()
-        .route("/verify", get(verify))
-        .route("/verify/qr.svg", get(super::qr::qr_image))
+    let lookups = OpenApiRouter::new()
+        .routes(routes!(verify))
+        .routes(routes!(super::qr::qr_image))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             super::throttle::portal_pages,
         ));
-    Router::new()
+    OpenApiRouter::new()
         .merge(lookups)
-        .route("/verification-sdk.js", get(sdk_js))
-        .route("/modal.css", get(sdk_css))
+        .routes(routes!(sdk_js))
+        .routes(routes!(sdk_css))
 }
+
+/// `?lang=`: the portal's languages.
+struct Language;
+
+impl PartialSchema for Language {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Lang::ALL.map(Lang::code)))
+            .into()
+    }
+}
+
+impl ToSchema for Language {}
+
+/// `?embed=1`: opened inside the SDK's modal.
+struct Embed;
+
+impl PartialSchema for Embed {
+    fn schema() -> RefOr<Schema> {
+        crate::openapi::constant("1").into()
+    }
+}
+
+impl ToSchema for Embed {}
 
 /// Cache-busts the page's own assets across releases (`/static/portal.js?v=…`).
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -156,6 +184,24 @@ impl VerifyQuery {
     }
 }
 
+/// The end-user portal
+#[utoipa::path(
+    get,
+    path = "/verify",
+    tag = "pages",
+    params(
+        ("verification_id" = String, Query),
+        ("lang" = inline(Option<Language>), Query),
+        ("embed" = inline(Option<Embed>), Query),
+    ),
+    responses(
+        (status = 200, response = HtmlPage),
+        (status = 404, response = HtmlPage),
+        (status = 410, response = HtmlPage),
+        (status = 429, response = HtmlPage),
+        (status = 503, response = HtmlPage),
+    ),
+)]
 async fn verify(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
@@ -393,10 +439,24 @@ fn sdk_asset(content_type: &'static str, body: &'static str) -> Response {
     )
 }
 
+/// The embeddable SDK
+#[utoipa::path(
+    get,
+    path = "/verification-sdk.js",
+    tag = "pages",
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript", body = String)),
+)]
 async fn sdk_js() -> Response {
     sdk_asset("text/javascript; charset=utf-8", SDK_JS)
 }
 
+/// The SDK modal's styles
+#[utoipa::path(
+    get,
+    path = "/modal.css",
+    tag = "pages",
+    responses((status = 200, description = "CSS", content_type = "text/css", body = String)),
+)]
 async fn sdk_css() -> Response {
     sdk_asset("text/css; charset=utf-8", SDK_CSS)
 }

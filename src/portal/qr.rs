@@ -33,6 +33,20 @@ pub struct QrQuery {
 }
 
 /// `GET /verify/qr.svg?verification_id=…`: the link of a verification that exists.
+#[utoipa::path(
+    get,
+    path = "/verify/qr.svg",
+    operation_id = "verification_qr",
+    summary = "QR code of a verification's link (desktop to phone)",
+    tag = "pages",
+    params(("verification_id" = String, Query)),
+    responses(
+        (status = 200, description = "SVG", content_type = "image/svg+xml", body = String),
+        (status = 404, description = "Unknown verification"),
+        (status = 429, response = crate::openapi::HtmlPage),
+        (status = 503, description = "The database cannot be reached"),
+    ),
+)]
 pub async fn qr_image(State(state): State<AppState>, Query(q): Query<QrQuery>) -> Response {
     let Some(id) = q.verification_id.as_deref().and_then(VerificationId::parse) else {
         return missing();
