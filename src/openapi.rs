@@ -30,7 +30,7 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::domain::{AttemptOutcome, DocumentType, Module, ProgressState, Status, Step};
+use crate::domain::{DocumentType, Module, ProgressState, Status, Step};
 
 /// The document's header and the components no handler names by itself.
 #[derive(OpenApi)]
@@ -411,21 +411,6 @@ pub struct PortalView {
     return_url: Option<String>,
     #[schema(format = DateTime)]
     expires_at: String,
-}
-
-/// What one submission answers (`crate::workflow::StepReply`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct Submission {
-    /// The attempt this submission made (none for the terms)
-    #[schema(required = true)]
-    attempt_id: Option<String>,
-    status: AttemptOutcome,
-    /// Why it was rejected: reason codes
-    reasons: Vec<String>,
-    next_step: CurrentStep,
-    /// Attempts left at this step
-    attempts_left: u32,
 }
 
 /// The step the portal should show next; `done` once every step is in.

@@ -7,6 +7,8 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::upload::{BodyLimits, PartSpec, field, read_parts, require_multipart};
 use super::view::PortalView;
@@ -16,13 +18,11 @@ use crate::body::{self as request_body, read_optional_json};
 use crate::domain::portal::Step;
 use crate::domain::{DocumentType, VerificationId};
 use crate::error::ApiError;
+use crate::openapi::RouterExt;
 use crate::security_headers::{self, Policy};
 use crate::workflow::{self, StepReply};
 
-pub fn router(state: &AppState) -> utoipa_axum::router::OpenApiRouter<AppState> {
-    use crate::openapi::RouterExt;
-    use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
-    use utoipa_axum::routes;
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     // Each route reads at most its own limit (DefaultBodyLimit bounds the multipart
     // reader; the JSON steps read through `read_optional_json` with the same number).
     let limits = BodyLimits::of(state);
@@ -96,7 +96,7 @@ async fn get_state(
     params(crate::openapi::VerificationPath),
     request_body(content = inline(crate::openapi::TermsAccepted), content_type = "application/json"),
     responses(
-        (status = 200, description = "OK", body = crate::openapi::Submission),
+        (status = 200, description = "OK", body = StepReply),
         (status = 400, response = crate::openapi::ErrorResponse),
         (status = 403, response = crate::openapi::ErrorResponse),
         (status = 404, response = crate::openapi::ErrorResponse),
@@ -136,7 +136,7 @@ async fn terms(
     params(crate::openapi::VerificationPath, ("side" = inline(crate::openapi::DocumentSide), Path)),
     request_body(content = inline(crate::openapi::DocumentUpload), content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "OK", body = crate::openapi::Submission),
+        (status = 200, description = "OK", body = StepReply),
         (status = 400, response = crate::openapi::ErrorResponse),
         (status = 403, response = crate::openapi::ErrorResponse),
         (status = 404, response = crate::openapi::ErrorResponse),
@@ -208,7 +208,7 @@ const MAX_FRAMES: usize = 8;
     params(crate::openapi::VerificationPath),
     request_body(content = inline(crate::openapi::LivenessUpload), content_type = "multipart/form-data"),
     responses(
-        (status = 200, description = "OK", body = crate::openapi::Submission),
+        (status = 200, description = "OK", body = StepReply),
         (status = 400, response = crate::openapi::ErrorResponse),
         (status = 403, response = crate::openapi::ErrorResponse),
         (status = 404, response = crate::openapi::ErrorResponse),
@@ -265,7 +265,7 @@ async fn liveness(
     params(crate::openapi::VerificationPath),
     request_body(content = inline(crate::openapi::FormValues), content_type = "application/json"),
     responses(
-        (status = 200, description = "OK", body = crate::openapi::Submission),
+        (status = 200, description = "OK", body = StepReply),
         (status = 400, response = crate::openapi::ErrorResponse),
         (status = 403, response = crate::openapi::ErrorResponse),
         (status = 404, response = crate::openapi::ErrorResponse),

@@ -118,11 +118,15 @@ fn refused(r: Refusal) -> ApiError {
 }
 
 /// What one submission answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Submission)]
 pub struct StepReply {
+    #[schema(required = true)]
     pub attempt_id: Option<String>,
+    #[schema(value_type = crate::domain::AttemptOutcome)]
     pub status: &'static str,
     pub reasons: Vec<String>,
+    #[schema(value_type = crate::openapi::CurrentStep)]
     pub next_step: &'static str,
     pub attempts_left: u32,
 }
