@@ -30,7 +30,7 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::domain::{DocumentType, Module, ProgressState, Status, Step};
+use crate::domain::DocumentType;
 
 /// The document's header and the components no handler names by itself.
 #[derive(OpenApi)]
@@ -380,38 +380,6 @@ pub enum DocumentSide {
 }
 
 // ---- Bodies handlers build as JSON values -------------------------------------------------
-
-/// `GET /api/portal/{verification_id}`: where the user stands.
-#[derive(ToSchema)]
-#[schema(as = PortalState)]
-#[allow(dead_code)]
-pub struct PortalView {
-    verification_id: String,
-    status: Status,
-    flow: Vec<Module>,
-    /// The submission points of the flow, in order
-    steps: Vec<Step>,
-    current_step: CurrentStep,
-    /// `status.progress` of the operator's details
-    #[schema(value_type = Object)]
-    progress: BTreeMap<Module, ProgressState>,
-    /// Chosen with the accepted front, so the back must match
-    document_type: Option<DocumentType>,
-    /// The types the key accepts
-    document_types: Vec<DocumentType>,
-    /// The sides still to photograph
-    document_sides: Vec<String>,
-    form_fields: Vec<FormFieldView>,
-    /// Attempts left per step (terms excepted)
-    attempts_left: BTreeMap<String, u32>,
-    #[schema(value_type = Option<Object>)]
-    last_rejection: Option<serde_json::Value>,
-    /// Which way the user moves during the liveness burst
-    liveness_challenge: Option<Challenge>,
-    return_url: Option<String>,
-    #[schema(format = DateTime)]
-    expires_at: String,
-}
 
 /// The step the portal should show next; `done` once every step is in.
 #[derive(ToSchema)]

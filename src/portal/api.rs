@@ -70,7 +70,7 @@ fn replied(reply: StepReply) -> Result<Response, ApiError> {
     tag = "portal",
     params(crate::openapi::VerificationPath),
     responses(
-        (status = 200, description = "OK", body = crate::openapi::PortalView),
+        (status = 200, description = "OK", body = PortalView),
         (status = 403, response = crate::openapi::ErrorResponse),
         (status = 404, response = crate::openapi::ErrorResponse),
         (status = 429, response = crate::openapi::RateLimited),

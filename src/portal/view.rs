@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::modules::FieldSpec;
 use crate::domain::portal::{self, Step};
@@ -11,24 +12,38 @@ use crate::domain::{AttemptOutcome, DocumentType, Module, PortalState, Progress,
 use crate::faces::Challenge;
 use crate::workflow::{Loaded, step_name};
 
-#[derive(Debug, Serialize)]
+/// `GET /api/portal/{verification_id}`: where the user stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = PortalState)]
 pub struct PortalView<'a> {
     verification_id: &'a str,
     status: Status,
     flow: &'a [Module],
-    /// The step to submit next; `done` once the user's part is over.
-    current_step: &'static str,
+    /// The submission points of the flow, in order
     steps: Vec<Step>,
+    #[schema(value_type = crate::openapi::CurrentStep)]
+    current_step: &'static str,
+    /// `status.progress` of the operator's details
+    #[schema(value_type = Object)]
     progress: &'a Progress,
+    /// Chosen with the accepted front, so the back must match
     document_type: Option<DocumentType>,
+    /// The types the key accepts
     document_types: &'a [DocumentType],
-    /// The document sides still to send.
+    /// The sides still to photograph
     document_sides: Vec<&'static str>,
+    #[schema(value_type = Vec<crate::openapi::FormFieldView>)]
     form_fields: &'a [FieldSpec],
+    /// Attempts left per step (terms excepted)
+    #[schema(value_type = BTreeMap<String, u32>)]
     attempts_left: BTreeMap<Step, u32>,
+    #[schema(value_type = Option<Object>)]
     last_rejection: Option<LastRejection<'a>>,
+    /// Which way the user moves during the liveness burst
+    #[schema(value_type = Option<crate::openapi::Challenge>)]
     liveness_challenge: Option<Challenge>,
     return_url: Option<&'a str>,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
