@@ -249,6 +249,24 @@ impl<'s> ToResponse<'s> for ErrorResponse {
     }
 }
 
+/// What a portal step can answer besides its 200: one list for the four step routes.
+pub struct StepErrors;
+
+impl utoipa::IntoResponses for StepErrors {
+    fn responses() -> BTreeMap<String, RefOr<ResponseObject>> {
+        let named = |name: &str| RefOr::Ref(Ref::from_response_name(name));
+        let error = ErrorResponse::response().0;
+        let limited = RateLimited::response().0;
+        [400, 403, 404, 409, 410, 413, 415, 429, 500, 503]
+            .into_iter()
+            .map(|status| {
+                let answer = if status == 429 { limited } else { error };
+                (status.to_string(), named(answer))
+            })
+            .collect()
+    }
+}
+
 /// `429 RATE_LIMITED`, with the headers that say when to come back.
 pub struct RateLimited;
 

@@ -97,16 +97,7 @@ async fn get_state(
     request_body(content = inline(crate::openapi::TermsAccepted), content_type = "application/json"),
     responses(
         (status = 200, description = "OK", body = StepReply),
-        (status = 400, response = crate::openapi::ErrorResponse),
-        (status = 403, response = crate::openapi::ErrorResponse),
-        (status = 404, response = crate::openapi::ErrorResponse),
-        (status = 409, response = crate::openapi::ErrorResponse),
-        (status = 410, response = crate::openapi::ErrorResponse),
-        (status = 413, response = crate::openapi::ErrorResponse),
-        (status = 415, response = crate::openapi::ErrorResponse),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 500, response = crate::openapi::ErrorResponse),
-        (status = 503, response = crate::openapi::ErrorResponse),
+        crate::openapi::StepErrors,
     ),
 )]
 async fn terms(
@@ -137,16 +128,7 @@ async fn terms(
     request_body(content = inline(crate::openapi::DocumentUpload), content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "OK", body = StepReply),
-        (status = 400, response = crate::openapi::ErrorResponse),
-        (status = 403, response = crate::openapi::ErrorResponse),
-        (status = 404, response = crate::openapi::ErrorResponse),
-        (status = 409, response = crate::openapi::ErrorResponse),
-        (status = 410, response = crate::openapi::ErrorResponse),
-        (status = 413, response = crate::openapi::ErrorResponse),
-        (status = 415, response = crate::openapi::ErrorResponse),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 500, response = crate::openapi::ErrorResponse),
-        (status = 503, response = crate::openapi::ErrorResponse),
+        crate::openapi::StepErrors,
     ),
 )]
 async fn document(
@@ -209,16 +191,7 @@ const MAX_FRAMES: usize = 8;
     request_body(content = inline(crate::openapi::LivenessUpload), content_type = "multipart/form-data"),
     responses(
         (status = 200, description = "OK", body = StepReply),
-        (status = 400, response = crate::openapi::ErrorResponse),
-        (status = 403, response = crate::openapi::ErrorResponse),
-        (status = 404, response = crate::openapi::ErrorResponse),
-        (status = 409, response = crate::openapi::ErrorResponse),
-        (status = 410, response = crate::openapi::ErrorResponse),
-        (status = 413, response = crate::openapi::ErrorResponse),
-        (status = 415, response = crate::openapi::ErrorResponse),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 500, response = crate::openapi::ErrorResponse),
-        (status = 503, response = crate::openapi::ErrorResponse),
+        crate::openapi::StepErrors,
     ),
 )]
 async fn liveness(
@@ -266,16 +239,7 @@ async fn liveness(
     request_body(content = inline(crate::openapi::FormValues), content_type = "application/json"),
     responses(
         (status = 200, description = "OK", body = StepReply),
-        (status = 400, response = crate::openapi::ErrorResponse),
-        (status = 403, response = crate::openapi::ErrorResponse),
-        (status = 404, response = crate::openapi::ErrorResponse),
-        (status = 409, response = crate::openapi::ErrorResponse),
-        (status = 410, response = crate::openapi::ErrorResponse),
-        (status = 413, response = crate::openapi::ErrorResponse),
-        (status = 415, response = crate::openapi::ErrorResponse),
-        (status = 429, response = crate::openapi::RateLimited),
-        (status = 500, response = crate::openapi::ErrorResponse),
-        (status = 503, response = crate::openapi::ErrorResponse),
+        crate::openapi::StepErrors,
     ),
 )]
 async fn form(
