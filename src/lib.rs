@@ -11,6 +11,7 @@ pub mod blobs;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod document;
 pub mod domain;
 pub mod error;
 pub mod faces;

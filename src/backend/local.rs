@@ -9,10 +9,11 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::{
-    BackendError, Decision, DecisionInput, DocumentResult, LivenessResult, Side, Verdict,
-    VerificationBackend, decide,
+    BackendError, Decision, DecisionInput, DocumentResult, LivenessResult, MrzFinding, Side,
+    Verdict, VerificationBackend, decide,
 };
 use crate::domain::DocumentType;
+use crate::domain::results::LocatedFields;
 use crate::faces::{
     self, Challenge, FaceBox, FaceDetector, FaceMatch, FaceModels, FacesConfig, Thresholds,
 };
@@ -177,7 +178,28 @@ impl Checks {
             reasons.extend(check.reasons().into_iter().map(str::to_owned));
             portrait = Some(check);
         }
+        // The zone is read on every side of a document that may carry one; it must be on a
+        // passport's data page and on an identity card's back.
+        let reads_mrz = matches!(document_type, DocumentType::Passport | DocumentType::IdCard);
+        let reading = analysis
+            .crop
+            .as_ref()
+            .filter(|_| reads_mrz)
+            .map(crate::document::read_mrz);
+        let located = reading.as_ref().map(|r| LocatedFields {
+            mrz: r.zone,
+            document_number: r.document_number.into_iter().collect(),
+        });
+        let mrz = reading.map(|r| MrzFinding {
+            outcome: r.outcome,
+            required: matches!(
+                (document_type, side),
+                (DocumentType::Passport, Side::Front) | (DocumentType::IdCard, Side::Back)
+            ),
+            fields: r.mrz,
+        });
         let metrics = json!({
+            "located": located,
             "quality": analysis.metrics,
             "corners": analysis.corners.map(|q| q.0.map(|p| [p.x, p.y])),
             "portrait": portrait,
@@ -205,6 +227,7 @@ impl Checks {
                 .as_ref()
                 .map(|c| jpeg(c, quality))
                 .transpose()?,
+            mrz,
         })
     }
 

@@ -71,6 +71,22 @@ pub struct DocumentResult {
     /// The straightened document, when it was found.
     #[serde(with = "wire::base64_opt")]
     pub cropped_jpeg: Option<Bytes>,
+    /// What the machine-readable zone said, when the crop was read (a side of a passport
+    /// or an identity card whose outline was found).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrz: Option<MrzFinding>,
+}
+
+/// The machine-readable zone of one document side. The backend reports; whether a missing
+/// or unreadable zone asks for a retake is the workflow's call (it knows the attempts left).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MrzFinding {
+    pub outcome: crate::document::MrzOutcome,
+    /// This side must carry a zone: a passport's data page, an identity card's back.
+    pub required: bool,
+    /// The fields, when the zone parsed (also when a check digit failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<crate::domain::mrz::Mrz>,
 }
 
 /// The result of checking a liveness burst.

@@ -793,6 +793,7 @@ mod tests {
                     document_type: Some(DocumentType::IdCard),
                     corners: None,
                     portrait: None,
+                    located: None,
                     measured: Map::new(),
                 },
                 borderline: vec!["IMAGE_GLARE".into()],

@@ -6,6 +6,7 @@ pub mod form;
 pub mod ids;
 pub mod lifecycle;
 pub mod modules;
+pub mod mrz;
 pub mod portal;
 pub mod reasons;
 pub mod results;

@@ -236,8 +236,23 @@ pub struct DocumentMetrics {
     /// The portrait check on a front that carries one; `null` otherwise.
     #[serde(default)]
     pub portrait: Option<PortraitMetrics>,
+    /// Where fields were found on the crop (for redaction); absent when none was looked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub located: Option<LocatedFields>,
     #[serde(flatten)]
     pub measured: Map<String, Value>,
+}
+
+/// Fields found on a crop, as fractions of it: geometry only, never what they say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LocatedFields {
+    /// The machine-readable zone, when found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrz: Option<crate::imaging::RelRect>,
+    /// Every place the document number was found: its cells in the zone and where it is
+    /// printed in the visual zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub document_number: Vec<crate::imaging::RelRect>,
 }
 
 /// The portrait found on a document: the face box in the pixels of the image it was found

@@ -16,6 +16,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod decoding;
+mod document;
 mod faces;
 mod forms;
 mod fuzz;

@@ -107,19 +107,10 @@ pub fn document_face(doc: DocumentType, width: u32, seed: u64) -> (RgbImage, Lay
         9,
         Rgb([150, 35, 35]),
     );
-    // MRZ-like lines of dark monospace marks, inset from the card's edges.
-    let lines = if doc == DocumentType::Passport { 2 } else { 3 };
-    if let Some(m) = lay.mrz {
-        let pitch = m.h * 0.8 / f64::from(lines);
-        for i in 0..lines {
-            let band = RelRect::new(
-                0.05,
-                m.y + m.h * 0.1 + pitch * f64::from(i) + pitch * 0.2,
-                0.9,
-                pitch * 0.55,
-            );
-            marks(&mut img, band, 30, Rgb([30, 30, 34]));
-        }
+    // The machine-readable zone, in OCR-B, of the default holder.
+    if lay.mrz.is_some() {
+        let holder = crate::mrz::Holder::for_document(doc);
+        crate::mrz::print_zone(&mut img, doc, &holder.zone(doc));
     }
     // Round the corners (ID-1: 3.18 mm radius); outside the rounding is made transparent by
     // [`photo`], so mark it with a colour that cannot occur in the print.

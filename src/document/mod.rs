@@ -1,0 +1,130 @@
+//! Reading the document: the machine-readable zone (ICAO 9303 TD1, TD2, TD3) found and read
+//! on the straightened crop, offline, with the OCR-B typeface's own glyphs as templates.
+//!
+//! The zone is looked for at the bottom of the crop and, when it is not there, on the crop
+//! turned by 180° (a document photographed upside down). See docs/document.md.
+
+pub mod glyphs;
+mod locate;
+pub mod zone;
+
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::mrz::Mrz;
+use crate::imaging::layout::RelRect;
+
+/// How reading a crop's zone ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MrzOutcome {
+    /// Read, and every check digit agrees.
+    Read,
+    /// No zone on the crop.
+    NotFound,
+    /// A zone, but not legible enough to trust: a better photo may read.
+    Unreadable,
+    /// Read with confidence, but a check digit disagrees with its field.
+    CheckFailed,
+}
+
+impl MrzOutcome {
+    /// The reason code of an outcome that is a finding.
+    pub fn code(self) -> Option<&'static str> {
+        match self {
+            MrzOutcome::Read => None,
+            MrzOutcome::NotFound => Some("MRZ_NOT_FOUND"),
+            MrzOutcome::Unreadable => Some("MRZ_UNREADABLE"),
+            MrzOutcome::CheckFailed => Some("MRZ_CHECK_FAILED"),
+        }
+    }
+}
+
+/// What reading a crop found.
+#[derive(Debug, Clone)]
+pub struct MrzReading {
+    pub outcome: MrzOutcome,
+    /// The fields, when the zone parsed (also when a check digit failed).
+    pub mrz: Option<Mrz>,
+    /// The zone, as a fraction of the crop, with a margin.
+    pub zone: Option<RelRect>,
+    /// The document number's cells in the zone (with its check digit), as a fraction of
+    /// the crop.
+    pub document_number: Option<RelRect>,
+    /// The lines as read (after repair). Personal data: never logged or stored.
+    pub lines: Vec<String>,
+}
+
+impl MrzReading {
+    fn not_found() -> Self {
+        MrzReading {
+            outcome: MrzOutcome::NotFound,
+            mrz: None,
+            zone: None,
+            document_number: None,
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// Find and read the machine-readable zone of an upright document crop.
+pub fn read_mrz(crop: &RgbImage) -> MrzReading {
+    let grey = locate::Grey::of(crop);
+    let upright = read_grey(&grey);
+    if upright.outcome != MrzOutcome::NotFound {
+        return upright;
+    }
+    let turned = read_grey(&grey.rotated());
+    if turned.outcome == MrzOutcome::NotFound {
+        return upright;
+    }
+    let flip = |r: RelRect| RelRect::new(1.0 - r.x - r.w, 1.0 - r.y - r.h, r.w, r.h);
+    MrzReading {
+        zone: turned.zone.map(flip),
+        document_number: turned.document_number.map(flip),
+        ..turned
+    }
+}
+
+fn read_grey(grey: &locate::Grey) -> MrzReading {
+    let Some(grid) = locate::find(grey) else {
+        return MrzReading::not_found();
+    };
+    let (w, h) = (grey.width as f64, grey.height as f64);
+    let frac = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        RelRect::new(x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h).clipped()
+    };
+    // The zone's box: every cell, with half a cell of margin.
+    let cells_box = |line_range: std::ops::Range<usize>, cells: std::ops::Range<usize>| {
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for l in line_range {
+            let cap = grid.lines[l].cap;
+            for i in [cells.start, cells.end.saturating_sub(1)] {
+                let (cx, cy) = grid.centre(l, i);
+                x0 = x0.min(cx - grid.pitch);
+                x1 = x1.max(cx + grid.pitch);
+                y0 = y0.min(cy - cap);
+                y1 = y1.max(cy + cap);
+            }
+        }
+        frac(x0, y0, x1, y1)
+    };
+    let zone = cells_box(0..grid.lines.len(), 0..grid.chars);
+    let read = zone::read(grey, &grid);
+    let (outcome, mrz, lines) = match read {
+        zone::ZoneRead::Parsed { mrz, lines } => (MrzOutcome::Read, Some(mrz), lines),
+        zone::ZoneRead::CheckFailed { mrz, lines } => (MrzOutcome::CheckFailed, Some(mrz), lines),
+        zone::ZoneRead::Unreadable => (MrzOutcome::Unreadable, None, Vec::new()),
+    };
+    let document_number = mrz.as_ref().and_then(|m| {
+        let (line, cells) = zone::document_number_cells(m.format);
+        cells_box(line..line + 1, cells)
+    });
+    MrzReading {
+        outcome,
+        mrz,
+        zone,
+        document_number,
+        lines,
+    }
+}
