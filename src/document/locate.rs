@@ -328,7 +328,15 @@ impl Grid {
 /// gives a grid with the length it measured.
 pub fn find(g: &Grey) -> Option<Grid> {
     let dark = binarise(g);
-    let mut found: Vec<TextLine> = lines(marks(g, &dark))
+    let all_marks = marks(g, &dark);
+    let all_lines = lines(all_marks.clone());
+    if std::env::var("MRZ_DEBUG").is_ok() {
+        eprintln!("marks {} lines {}", all_marks.len(), all_lines.len());
+        for l in &all_lines {
+            eprintln!("line n={} cap={:.1} pitch={:.1} span={:.1} y={:.1} left={:.1}", l.marks.len(), l.cap, l.pitch, l.span(), l.y_at(g.width as f64/2.0), l.left);
+        }
+    }
+    let mut found: Vec<TextLine> = all_lines
         .into_iter()
         .filter(|l| l.span() >= MIN_SPAN)
         .collect();

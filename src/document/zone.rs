@@ -246,6 +246,13 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
                 .collect()
         })
         .collect();
+    if std::env::var("MRZ_DEBUG").is_ok() {
+        for l in &zone {
+            let t: String = l.iter().map(|c| char::from(c.read)).collect();
+            let sc: Vec<String> = l.iter().map(|c| format!("{:.2}", c.scores.score(c.read))).collect();
+            eprintln!("{t}\n{}", sc.join(" "));
+        }
+    }
     let digits = check_digits(format);
     let mut failing = Vec::new();
     for digit in &digits {
@@ -281,10 +288,13 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
 /// [`SHIFT`] pixels of margin on every side.
 fn patch(grey: &Grey, grid: &Grid, t: &Templates, l: usize, i: usize) -> Vec<f32> {
     let (cx, cy) = grid.centre(l, i);
-    let cap = grid.lines[l].cap;
-    let top = cy - cap / 2.0;
+    // The scale comes from the pitch, measured over the whole line, and the typeface's own
+    // proportions: a line's measured height is less exact (OCR-B's digits stand taller
+    // than its capitals, and a line of fillers has few capitals).
     let sx = grid.pitch / f64::from(t.pitch);
-    let sy = cap / f64::from(CAP);
+    let sy = sx;
+    let cap = f64::from(CAP) * sy;
+    let top = cy - cap / 2.0;
     let (pw, ph) = (t.width + 2 * SHIFT, t.height + 2 * SHIFT);
     let mut out = Vec::with_capacity(pw * ph);
     for v in 0..ph {

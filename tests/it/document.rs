@@ -22,6 +22,7 @@ fn crop_of(doc: DocumentType, seed: u64) -> image::RgbImage {
 fn the_zone_of_a_passport_and_an_id_card_reads_exactly() {
     for doc in [DocumentType::Passport, DocumentType::IdCard] {
         let crop = crop_of(doc, 7);
+        crop.save(format!("/tmp/crop-{doc:?}.png")).unwrap();
         let reading = read_mrz(&crop);
         let holder = Holder::for_document(doc);
         assert_eq!(reading.lines, holder.zone(doc), "{doc:?}");
