@@ -186,9 +186,11 @@ impl Checks {
             .as_ref()
             .filter(|_| reads_mrz)
             .map(crate::document::read_mrz);
-        let located = reading.as_ref().map(|r| LocatedFields {
-            mrz: r.zone,
-            document_number: r.document_number.into_iter().collect(),
+        let located = reading.as_ref().map(|r| {
+            Box::new(LocatedFields {
+                mrz: r.zone,
+                document_number: r.document_number.into_iter().collect(),
+            })
         });
         let mrz = reading.map(|r| MrzFinding {
             outcome: r.outcome,

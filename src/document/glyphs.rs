@@ -22,7 +22,13 @@ const PAD: f32 = 0.2;
 /// How far (template pixels, each way) a cell is slid over its template to find the best fit.
 pub const SHIFT: usize = 2;
 
-/// The 37 glyphs, each a zero-mean, unit-norm vector of `width × height` ink values.
+/// Blur radii (template pixels, Gaussian sigma) the glyphs are also rendered at: a photo's
+/// capitals are often only 12 to 20 pixels tall and soft, and a soft `E` resembles a soft
+/// `E` more than a sharp `F` does.
+const BLURS: [f32; 3] = [0.0, 1.5, 3.0];
+
+/// The 37 glyphs at each of [`BLURS`], each a zero-mean, unit-norm vector of
+/// `width × height` ink values.
 pub struct Templates {
     /// Advance width of one cell, in template pixels.
     pub pitch: f32,
@@ -76,7 +82,7 @@ impl Templates {
         let cap_top = PAD * CAP;
         let width = pitch.ceil() as usize;
         let height = (CAP * (1.0 + 2.0 * PAD)).ceil() as usize;
-        let mut glyphs = Vec::with_capacity(ALPHABET.len());
+        let mut glyphs = Vec::with_capacity(ALPHABET.len() * BLURS.len());
         for &c in ALPHABET {
             let mut ink = vec![0f32; width * height];
             let id = font.glyph_id(char::from(c));
@@ -93,8 +99,11 @@ impl Templates {
                     ink[py as usize * width + px as usize] = coverage;
                 }
             });
-            normalise(&mut ink)?;
-            glyphs.push(ink);
+            for sigma in BLURS {
+                let mut soft = gaussian(&ink, width, height, sigma);
+                normalise(&mut soft)?;
+                glyphs.push(soft);
+            }
         }
         Some(Templates {
             pitch,
@@ -106,14 +115,24 @@ impl Templates {
     }
 
     /// Score a patch of ink values `(width + 2·SHIFT) × (height + 2·SHIFT)` (template
-    /// geometry, centred on the cell) against every glyph at every shift, keeping each
-    /// glyph's best shift.
+    /// geometry, centred on the cell) against every glyph at every shift and blur, keeping
+    /// each glyph's best.
     pub fn score(&self, patch: &[f32]) -> CellScores {
+        self.search(patch, &Search::everything()).scores
+    }
+
+    /// Score a patch against the glyphs, blurs and vertical shifts `search` allows
+    /// (every horizontal shift is tried), keeping each glyph's best and where it was.
+    pub fn search(&self, patch: &[f32], search: &Search) -> Found {
         let pw = self.width + 2 * SHIFT;
         debug_assert_eq!(patch.len(), pw * (self.height + 2 * SHIFT));
-        let mut scores = [f32::NEG_INFINITY; 37];
+        let mut found = Found {
+            scores: CellScores([f32::NEG_INFINITY; 37]),
+            blur: [0; 37],
+            dy: [SHIFT; 37],
+        };
         let mut window = vec![0f32; self.width * self.height];
-        for dy in 0..=2 * SHIFT {
+        for dy in search.dys.clone() {
             for dx in 0..=2 * SHIFT {
                 for y in 0..self.height {
                     let row = (y + dy) * pw + dx;
@@ -124,22 +143,106 @@ impl Templates {
                     // A blank window: nothing printed there at this shift.
                     continue;
                 }
-                for (score, glyph) in scores.iter_mut().zip(&self.glyphs) {
-                    let s: f32 = glyph.iter().zip(&window).map(|(a, b)| a * b).sum();
-                    if s > *score {
-                        *score = s;
+                for (g, glyphs) in self.glyphs.chunks(BLURS.len()).enumerate() {
+                    if !search.glyphs[g] {
+                        continue;
+                    }
+                    for b in search.blurs.clone() {
+                        let s = dot(&glyphs[b], &window);
+                        if s > found.scores.0[g] {
+                            found.scores.0[g] = s;
+                            found.blur[g] = b;
+                            found.dy[g] = dy;
+                        }
                     }
                 }
             }
         }
-        CellScores(scores)
+        found
     }
 
-    /// The rendered glyph of `c` (zero-mean, unit norm), for tests and tools.
+    /// The sharp rendered glyph of `c` (zero-mean, unit norm), for tests and tools.
     pub fn glyph(&self, c: u8) -> Option<&[f32]> {
         let i = ALPHABET.iter().position(|&a| a == c)?;
-        Some(&self.glyphs[i])
+        Some(&self.glyphs[i * BLURS.len()])
     }
+}
+
+/// What [`Templates::search`] tries.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// Which characters of [`ALPHABET`].
+    pub glyphs: [bool; 37],
+    /// Which blur levels (indices into the rendered blurs).
+    pub blurs: std::ops::RangeInclusive<usize>,
+    /// Which vertical offsets (0 to `2·SHIFT`, [`SHIFT`] being centred).
+    pub dys: std::ops::RangeInclusive<usize>,
+}
+
+impl Search {
+    pub fn everything() -> Search {
+        Search {
+            glyphs: [true; 37],
+            blurs: 0..=BLURS.len() - 1,
+            dys: 0..=2 * SHIFT,
+        }
+    }
+}
+
+/// Each glyph's best score and the blur level and vertical offset it was found at.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub scores: CellScores,
+    pub blur: [usize; 37],
+    pub dy: [usize; 37],
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // Four running sums: the compiler vectorises this, a single `sum()` it may not.
+    let mut acc = [0f32; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `v` (`w × h`) blurred by a Gaussian of `sigma` pixels (a copy when `sigma` is 0).
+fn gaussian(v: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
+    if sigma <= 0.0 {
+        return v.to_vec();
+    }
+    let r = (sigma * 3.0).ceil() as i64;
+    let kernel: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut out = vec![0f32; src.len()];
+        for y in 0..h as i64 {
+            for x in 0..w as i64 {
+                let mut acc = 0f32;
+                for (k, weight) in kernel.iter().enumerate() {
+                    let d = k as i64 - r;
+                    let (sx, sy) = if horizontal { (x + d, y) } else { (x, y + d) };
+                    if sx >= 0 && sy >= 0 && sx < w as i64 && sy < h as i64 {
+                        acc += weight * src[sy as usize * w + sx as usize];
+                    }
+                }
+                out[y as usize * w + x as usize] = acc / total;
+            }
+        }
+        out
+    };
+    pass(&pass(v, true), false)
 }
 
 /// The scale at which the font's `H` is [`CAP`] pixels tall.

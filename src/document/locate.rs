@@ -162,7 +162,9 @@ fn marks(g: &Grey, dark: &[bool]) -> Vec<Mark> {
             x1: x1 + 1,
             y1: y1 + 1,
         };
-        if m.h() >= min_h && m.h() <= max_h && m.w() <= 2.2 * m.h() && count >= 6 {
+        // Marks touching the crop's edge are its border or the background, never print.
+        let inside = m.x0 > 0 && m.y0 > 0 && m.x1 < w && m.y1 < h;
+        if inside && m.h() >= min_h && m.h() <= max_h && m.w() <= 2.2 * m.h() && count >= 6 {
             out.push(m);
         }
     }
@@ -254,9 +256,9 @@ fn lines(mut marks: Vec<Mark>) -> Vec<TextLine> {
         }
     }
     let mut groups: std::collections::BTreeMap<usize, Vec<Mark>> = Default::default();
-    for i in 0..n {
+    for (i, mark) in marks.iter().enumerate() {
         let r = root(&mut parent, i);
-        groups.entry(r).or_default().push(marks[i]);
+        groups.entry(r).or_default().push(*mark);
     }
     groups
         .into_values()
@@ -328,15 +330,7 @@ impl Grid {
 /// gives a grid with the length it measured.
 pub fn find(g: &Grey) -> Option<Grid> {
     let dark = binarise(g);
-    let all_marks = marks(g, &dark);
-    let all_lines = lines(all_marks.clone());
-    if std::env::var("MRZ_DEBUG").is_ok() {
-        eprintln!("marks {} lines {}", all_marks.len(), all_lines.len());
-        for l in &all_lines {
-            eprintln!("line n={} cap={:.1} pitch={:.1} span={:.1} y={:.1} left={:.1}", l.marks.len(), l.cap, l.pitch, l.span(), l.y_at(g.width as f64/2.0), l.left);
-        }
-    }
-    let mut found: Vec<TextLine> = all_lines
+    let mut found: Vec<TextLine> = lines(marks(g, &dark))
         .into_iter()
         .filter(|l| l.span() >= MIN_SPAN)
         .collect();
@@ -385,29 +379,62 @@ fn grid(zone: &[&TextLine]) -> Grid {
         .filter(|m| m.w() < 1.3 * pitch0)
         .map(Mark::cx)
         .collect();
-    let (mut x0, mut pitch) = (first, pitch0);
-    for _ in 0..3 {
-        let pairs: Vec<(f64, f64)> = singles
-            .iter()
-            .map(|&cx| (((cx - x0) / pitch).round().max(0.0), cx))
-            .collect();
-        let (a, b) = fit(&pairs);
-        if b > 0.5 * pitch0 && b < 1.5 * pitch0 {
-            x0 = a;
-            pitch = b;
-        }
-    }
     let last = zone
         .iter()
         .filter_map(|l| l.marks.last().map(Mark::cx))
         .fold(f64::NEG_INFINITY, f64::max);
-    let measured = ((last - x0) / pitch).round() as usize + 1;
+    // The format from the lines and their length; the pitch then from the full length
+    // (the first and last cells of a zone's longest line are always printed), which a
+    // median of neighbour distances only approximates.
+    let measured = ((last - first) / pitch0).round() as usize + 1;
     let chars = match zone.len() {
         3 => 30,
         _ if measured >= 40 => 44,
         _ if measured >= 33 => 36,
         _ => measured,
     };
+    // A stray mark chained to a line's end (an edge, a corner) would stretch the grid:
+    // the ends are chosen among the outermost marks as the pair whose grid the most marks
+    // sit on.
+    let mut xs = singles.clone();
+    xs.sort_by(f64::total_cmp);
+    // One candidate per column: the lines' marks stand above one another.
+    let mut columns = xs.clone();
+    columns.dedup_by(|b, a| (*b - *a).abs() < 0.3 * pitch0);
+    let cells = (chars.max(2) - 1) as f64;
+    let on_grid = |x0: f64, pitch: f64| {
+        xs.iter()
+            .filter(|&&cx| {
+                let i = (cx - x0) / pitch;
+                i > -0.5 && i < cells + 0.5 && (i - i.round()).abs() < 0.25
+            })
+            .count()
+    };
+    let (mut x0, mut pitch) = (first, (last - first) / cells);
+    let mut best = 0;
+    for &a in columns.iter().take(3) {
+        for &b in columns.iter().rev().take(3) {
+            let p = (b - a) / cells;
+            if p > 0.7 * pitch0 && p < 1.3 * pitch0 {
+                let n = on_grid(a, p);
+                if n > best {
+                    (best, x0, pitch) = (n, a, p);
+                }
+            }
+        }
+    }
+    for _ in 0..2 {
+        let pairs: Vec<(f64, f64)> = singles
+            .iter()
+            .map(|&cx| (((cx - x0) / pitch).round(), cx))
+            .filter(|&(i, _)| i >= 0.0 && i <= cells)
+            .collect();
+        let (a, b) = fit(&pairs);
+        if b > 0.9 * pitch && b < 1.1 * pitch {
+            x0 = a;
+            pitch = b;
+        }
+    }
     Grid {
         lines: zone
             .iter()

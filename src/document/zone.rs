@@ -6,7 +6,7 @@ use std::ops::Range;
 
 use chrono::NaiveDate;
 
-use super::glyphs::{CAP, CellScores, SHIFT, Templates};
+use super::glyphs::{CAP, CellScores, SHIFT, Search, Templates};
 use super::locate::{Grey, Grid};
 use crate::domain::mrz::{Mrz, MrzChecks, MrzFormat};
 
@@ -230,10 +230,12 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
         .iter()
         .enumerate()
         .map(|(l, line)| {
+            let (stretch, search) = calibrate(grey, grid, templates, l);
             line.iter()
                 .enumerate()
                 .map(|(i, &kind)| {
-                    let scores = templates.score(&patch(grey, grid, templates, l, i));
+                    let patch = patch(grey, grid, templates, l, i, stretch);
+                    let scores = templates.search(&patch, &search).scores;
                     let (read, best) = scores.best(|c| kind.allows(c));
                     let second = scores.best(|c| kind.allows(c) && c != read).1;
                     Cell {
@@ -246,13 +248,6 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
                 .collect()
         })
         .collect();
-    if std::env::var("MRZ_DEBUG").is_ok() {
-        for l in &zone {
-            let t: String = l.iter().map(|c| char::from(c.read)).collect();
-            let sc: Vec<String> = l.iter().map(|c| format!("{:.2}", c.scores.score(c.read))).collect();
-            eprintln!("{t}\n{}", sc.join(" "));
-        }
-    }
     let digits = check_digits(format);
     let mut failing = Vec::new();
     for digit in &digits {
@@ -270,7 +265,9 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
     if failing.is_empty() {
         return ZoneRead::Parsed { mrz, lines };
     }
-    let unsure = failing.iter().any(|d| {
+    // A check digit failing over cells read with confidence is evidence about the print;
+    // only when every failure may be the read's own doing is a retake the answer.
+    let unsure = failing.iter().all(|d| {
         d.covers
             .iter()
             .flat_map(|c| c.range.clone().map(move |i| (c.line, i)))
@@ -284,15 +281,76 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
     }
 }
 
+/// Vertical stretches tried for a line: a crop straightened from slightly misplaced
+/// corners is a few percent taller or shorter than the document.
+const STRETCHES: [f64; 5] = [0.9, 0.95, 1.0, 1.05, 1.1];
+
+/// How line `l` is printed and photographed: its vertical stretch, blur and vertical
+/// offset are the same for every cell, so they are measured once on every fourth cell and
+/// the line's cells are then searched only around them.
+fn calibrate(grey: &Grey, grid: &Grid, t: &Templates, l: usize) -> (f64, Search) {
+    let samples: Vec<usize> = (0..grid.chars).step_by(4).collect();
+    // Each sample's three best characters, with everything searched.
+    let top: Vec<[bool; 37]> = samples
+        .iter()
+        .map(|&i| {
+            let found = t.search(&patch(grey, grid, t, l, i, 1.0), &Search::everything());
+            let mut order: Vec<usize> = (0..37).collect();
+            order.sort_by(|&a, &b| found.scores.0[b].total_cmp(&found.scores.0[a]));
+            let mut mask = [false; 37];
+            order.iter().take(3).for_each(|&g| mask[g] = true);
+            mask
+        })
+        .collect();
+    let mut best = (1.0, f32::NEG_INFINITY, Vec::new());
+    for stretch in STRETCHES {
+        let mut total = 0f32;
+        let mut picks = Vec::new();
+        for (&i, mask) in samples.iter().zip(&top) {
+            let search = Search {
+                glyphs: *mask,
+                ..Search::everything()
+            };
+            let found = t.search(&patch(grey, grid, t, l, i, stretch), &search);
+            let (c, s) = found.scores.best(|_| true);
+            let g = super::glyphs::ALPHABET
+                .iter()
+                .position(|&a| a == c)
+                .unwrap_or(0);
+            total += s;
+            picks.push((found.blur[g], found.dy[g]));
+        }
+        if total > best.1 {
+            best = (stretch, total, picks);
+        }
+    }
+    let (stretch, _, picks) = best;
+    let mut blurs: Vec<usize> = picks.iter().map(|p| p.0).collect();
+    let mut dys: Vec<usize> = picks.iter().map(|p| p.1).collect();
+    blurs.sort_unstable();
+    dys.sort_unstable();
+    let (blur, dy) = (blurs[blurs.len() / 2], dys[dys.len() / 2]);
+    let everything = Search::everything();
+    let around = |v: usize, all: &std::ops::RangeInclusive<usize>| {
+        v.saturating_sub(1).max(*all.start())..=(v + 1).min(*all.end())
+    };
+    let search = Search {
+        glyphs: [true; 37],
+        blurs: around(blur, &everything.blurs),
+        dys: around(dy, &everything.dys),
+    };
+    (stretch, search)
+}
+
 /// The ink (dark = high) around cell `i` of line `l`, in template geometry with
-/// [`SHIFT`] pixels of margin on every side.
-fn patch(grey: &Grey, grid: &Grid, t: &Templates, l: usize, i: usize) -> Vec<f32> {
+/// [`SHIFT`] pixels of margin on every side, `stretch` times taller than the pitch says.
+fn patch(grey: &Grey, grid: &Grid, t: &Templates, l: usize, i: usize, stretch: f64) -> Vec<f32> {
     let (cx, cy) = grid.centre(l, i);
     // The scale comes from the pitch, measured over the whole line, and the typeface's own
     // proportions: a line's measured height is less exact (OCR-B's digits stand taller
     // than its capitals, and a line of fillers has few capitals).
     let sx = grid.pitch / f64::from(t.pitch);
-    let sy = sx;
+    let sy = sx * stretch;
     let cap = f64::from(CAP) * sy;
     let top = cy - cap / 2.0;
     let (pw, ph) = (t.width + 2 * SHIFT, t.height + 2 * SHIFT);

@@ -238,7 +238,7 @@ pub struct DocumentMetrics {
     pub portrait: Option<PortraitMetrics>,
     /// Where fields were found on the crop (for redaction); absent when none was looked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub located: Option<LocatedFields>,
+    pub located: Option<Box<LocatedFields>>,
     #[serde(flatten)]
     pub measured: Map<String, Value>,
 }
