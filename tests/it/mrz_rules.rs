@@ -447,3 +447,47 @@ async fn both_backends_apply_the_zones_rules() {
         assert_eq!(d.reasons, vec!["DATA_MISMATCH:first_name"], "{kind:?}");
     }
 }
+
+/// `keys create --min-age N`: bounded, needing the document module, and shown with the
+/// key's settings (the command's JSON and `GET /api/check-config`).
+#[tokio::test]
+async fn a_keys_minimum_age_is_set_bounded_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = crate::common::v2client(dir.path());
+        cmd.args(["keys", "create", "--name", "Adults"]).args(args);
+        async move { cmd.output().await.expect("run v2client") }
+    };
+    let out = run(&["--min-age", "18", "--json"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["min_age"], 18, "{v}");
+    for (args, needle) in [
+        (&["--min-age", "0"][..], "0"),
+        (&["--min-age", "151"][..], "151"),
+        (
+            &["--min-age", "18", "--flow", "terms,form_data"][..],
+            "document module",
+        ),
+    ] {
+        let mut cmd = crate::common::v2client(dir.path());
+        cmd.args(["keys", "create", "--name", "Bad"]).args(args);
+        let out = cmd.output().await.unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let Some(app) = TestApp::new(Db::Sqlite).await else {
+        return;
+    };
+    let (_, key) = app
+        .new_key(KeySettings {
+            min_age: Some(21),
+            ..KeySettings::default()
+        })
+        .await;
+    let r = app.get("/api/check-config", Some(key.expose())).await;
+    assert_eq!(r.json()["key"]["min_age"], 21, "{}", r.json());
+    let r = app.get("/api/check-config", Some(app.key())).await;
+    assert_eq!(r.json()["key"]["min_age"], Value::Null);
+}
