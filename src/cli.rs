@@ -174,8 +174,8 @@ struct CreateKey {
     strict_liveness: bool,
     /// Reject a holder younger than this many years, by the date of birth read from the
     /// document's machine-readable zone (1 to 150; needs the document module).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=150))]
-    min_age: Option<u32>,
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=150))]
+    min_age: Option<u8>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -197,7 +197,7 @@ impl CreateKey {
             retention_days: self.retention,
             face_match: None,
             strict_liveness: self.strict_liveness,
-            min_age: self.min_age,
+            min_age: self.min_age.map(u32::from),
         };
         s.rate_limits.generate_per_minute = self.generate_per_minute;
         s.rate_limits.check_config_per_minute = self.check_config_per_minute;

@@ -48,12 +48,13 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepResult {
     Terms,
+    /// Boxed: by far the largest of the results.
     DocumentSide {
         document_type: DocumentType,
-        metrics: DocumentMetrics,
+        metrics: Box<DocumentMetrics>,
         borderline: Vec<String>,
         /// The zone's fields, when this side's zone parsed.
-        mrz: Option<Mrz>,
+        mrz: Option<Box<Mrz>>,
         /// This side must carry the zone (a passport's data page, an identity card's
         /// back): its reading wins over one from another side.
         mrz_required: bool,
@@ -365,11 +366,11 @@ fn record(
             if let Some(read) = mrz
                 && (mrz_required || document.mrz.is_none())
             {
-                document.mrz = Some(read);
+                document.mrz = Some(*read);
             }
             let side = SideResult {
                 document_type,
-                metrics,
+                metrics: *metrics,
                 borderline,
             };
             if step == Step::DocumentBack {
@@ -804,13 +805,13 @@ mod tests {
             outcome: AttemptOutcome::Accepted,
             result: StepResult::DocumentSide {
                 document_type: DocumentType::IdCard,
-                metrics: DocumentMetrics {
+                metrics: Box::new(DocumentMetrics {
                     document_type: Some(DocumentType::IdCard),
                     corners: None,
                     portrait: None,
                     located: None,
                     measured: Map::new(),
-                },
+                }),
                 borderline: vec!["IMAGE_GLARE".into()],
                 mrz: None,
                 mrz_required: true,
@@ -848,17 +849,19 @@ mod tests {
             outcome: AttemptOutcome::Accepted,
             result: StepResult::DocumentSide {
                 document_type: DocumentType::IdCard,
-                metrics: DocumentMetrics {
+                metrics: Box::new(DocumentMetrics {
                     document_type: Some(DocumentType::IdCard),
                     corners: None,
                     portrait: None,
                     located: None,
                     measured: Map::new(),
-                },
+                }),
                 borderline: vec![],
-                mrz: mrz.map(|number| Mrz {
-                    document_number: number.into(),
-                    ..crate::domain::mrz::tests::sample()
+                mrz: mrz.map(|number| {
+                    Box::new(Mrz {
+                        document_number: number.into(),
+                        ..crate::domain::mrz::tests::sample()
+                    })
                 }),
                 mrz_required,
             },

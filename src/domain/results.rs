@@ -171,7 +171,8 @@ impl Results {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AttemptMetrics {
-    Document(DocumentAttemptMetrics),
+    /// Boxed: by far the largest.
+    Document(Box<DocumentAttemptMetrics>),
     Liveness(LivenessMetrics),
     Form(FormMetrics),
     /// An attempt of a kind this version does not read (kept as it was).
@@ -184,7 +185,7 @@ impl AttemptMetrics {
     pub fn from_stored(step: Step, value: Value) -> AttemptMetrics {
         let typed = match step {
             Step::DocumentFront | Step::DocumentBack => {
-                serde_json::from_value(value.clone()).map(AttemptMetrics::Document)
+                serde_json::from_value(value.clone()).map(|d| AttemptMetrics::Document(Box::new(d)))
             }
             Step::Liveness => serde_json::from_value(value.clone()).map(AttemptMetrics::Liveness),
             Step::FormData => serde_json::from_value(value.clone()).map(AttemptMetrics::Form),

@@ -141,19 +141,19 @@ pub async fn check_document(
         outcome: outcome(verdict),
         reasons,
         // The zone's fields are personal data: kept in the results only, never here.
-        metrics: AttemptMetrics::Document(DocumentAttemptMetrics {
+        metrics: AttemptMetrics::Document(Box::new(DocumentAttemptMetrics {
             metrics: metrics.clone(),
             borderline: borderline.clone(),
             flags,
-        }),
+        })),
         images,
         content_hash: Some(content_hash),
         result: StepResult::DocumentSide {
             document_type,
-            metrics,
+            metrics: Box::new(metrics),
             borderline,
             mrz_required: zone.as_ref().is_some_and(|z| z.required),
-            mrz: zone.and_then(|z| z.fields),
+            mrz: zone.and_then(|z| z.fields).map(Box::new),
         },
     })
 }
