@@ -172,6 +172,10 @@ struct CreateKey {
     /// or a screen.
     #[arg(long)]
     strict_liveness: bool,
+    /// Reject a holder younger than this many years, by the date of birth read from the
+    /// document's machine-readable zone (1 to 150; needs the document module).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=150))]
+    min_age: Option<u8>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -193,6 +197,7 @@ impl CreateKey {
             retention_days: self.retention,
             face_match: None,
             strict_liveness: self.strict_liveness,
+            min_age: self.min_age.map(u32::from),
         };
         s.rate_limits.generate_per_minute = self.generate_per_minute;
         s.rate_limits.check_config_per_minute = self.check_config_per_minute;
@@ -820,5 +825,6 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "rate_limits": k.settings.rate_limits,
         "face_match": k.settings.face_match,
         "strict_liveness": k.settings.strict_liveness,
+        "min_age": k.settings.min_age,
     })
 }

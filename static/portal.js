@@ -317,6 +317,7 @@
       }
     }
     if (step === 'document_back') chosenType = st.document_type || chosenType;
+    if (step === 'form_data') prefillForm(st);
     if (step === 'liveness') {
       const challenge = document.getElementById('challenge');
       if (challenge) {
@@ -852,6 +853,22 @@
         select.append(o);
       });
     });
+  }
+
+  /** Offer what was read on the document in the fields still empty, to confirm or edit. */
+  function prefillForm(st) {
+    const form = document.getElementById('details-form');
+    if (!form) return;
+    const values = st.form_prefill || {};
+    let offered = false;
+    Object.keys(values).forEach(function (name) {
+      const el = form.elements.namedItem(name);
+      if (!el || el.tagName !== 'INPUT') return;
+      if (el.value === '') el.value = values[name];
+      if (el.value === values[name]) offered = true;
+    });
+    const note = document.getElementById('form-prefilled');
+    if (note && offered) note.hidden = false;
   }
 
   function setupForm() {

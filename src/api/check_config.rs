@@ -86,6 +86,7 @@ pub async fn check_config(
             "retention_days": s.retention_days,
             "face_match": s.face_match.unwrap_or(state.settings.backend.faces.matching),
             "strict_liveness": s.strict_liveness,
+            "min_age": s.min_age,
             "webhook": {
                 "configured": key.webhook.is_some(),
                 "url": key.webhook.as_ref().map(|w| w.url.as_str()),

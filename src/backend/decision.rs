@@ -1,8 +1,12 @@
 //! Deciding a whole verification from its steps: a pure function, shared by every backend.
 
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::Verdict;
+use crate::domain::mrz::Mrz;
 use crate::domain::reasons::Reason;
 use crate::domain::{Status, Step};
 use crate::faces::{FaceMatch, FaceMatchReason, LIVENESS_SPOOF_SUSPECTED, MatchDecision};
@@ -37,6 +41,24 @@ pub struct DecisionInput {
     /// review.
     #[serde(default)]
     pub strict_liveness: bool,
+    /// The document's machine-readable zone (`results.document.mrz`), when one was read.
+    /// Its rules apply only when every check digit agreed.
+    #[serde(default)]
+    pub mrz: Option<Mrz>,
+    /// The form's accepted values by field name, cross-checked against the zone.
+    #[serde(default)]
+    pub form_data: BTreeMap<String, String>,
+    /// The key's minimum age in years, if it has one.
+    #[serde(default)]
+    pub min_age: Option<u32>,
+    /// The day expiry and age are judged on (UTC): given by the caller, so deciding
+    /// stays a pure function; today when a request leaves it out.
+    #[serde(default = "today")]
+    pub today: NaiveDate,
+}
+
+fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,8 +70,10 @@ pub struct Decision {
 }
 
 /// `rejected` on a hard failure (a failed step, a face mismatch, a suspected spoof in
-/// strict mode); `needs_manual_review` when something required was not judged (a missing
-/// step, a face match not performed or uncertain) or passed only narrowly or with a flag;
+/// strict mode, an expired document, an underage holder); `needs_manual_review` when
+/// something required was not judged (a missing step, a face match not performed or
+/// uncertain, an age that could not be read) or passed only narrowly or with a flag (a
+/// zone missing or failing its checks), or when the form disagrees with the zone;
 /// otherwise `verified`. Nothing reaches `verified` by omission.
 pub fn decide(input: &DecisionInput) -> Decision {
     let mut hard = Vec::new();
@@ -101,6 +125,7 @@ pub fn decide(input: &DecisionInput) -> Decision {
         }
         None => {}
     }
+    document_rules(input, &mut hard, &mut review);
     if !hard.is_empty() {
         Decision {
             status: Status::Rejected,
@@ -117,6 +142,33 @@ pub fn decide(input: &DecisionInput) -> Decision {
             reasons: Vec::new(),
         }
     }
+}
+
+/// What the document's zone says against the key's rules and the form. A zone whose
+/// check digits disagree says nothing here: its `MRZ_CHECK_FAILED` flag already sends the
+/// verification to a person, and dates or names read from it cannot be trusted.
+fn document_rules(input: &DecisionInput, hard: &mut Vec<Reason>, review: &mut Vec<Reason>) {
+    let Some(zone) = input.mrz.as_ref().filter(|m| m.valid) else {
+        if input.min_age.is_some() {
+            review.push(Reason::AgeNotVerified);
+        }
+        return;
+    };
+    if zone.expired_on(input.today) {
+        hard.push(Reason::DocumentExpired);
+    }
+    if let Some(min_age) = input.min_age {
+        match zone.age_on(input.today) {
+            Some(age) if age < min_age => hard.push(Reason::Underage),
+            Some(_) => {}
+            None => review.push(Reason::AgeNotVerified),
+        }
+    }
+    review.extend(
+        zone.mismatches(&input.form_data)
+            .into_iter()
+            .map(Reason::DataMismatch),
+    );
 }
 
 #[cfg(test)]
@@ -141,6 +193,10 @@ mod tests {
             face_match,
             face_match_required: false,
             strict_liveness: false,
+            mrz: None,
+            form_data: BTreeMap::new(),
+            min_age: None,
+            today: "2026-11-28".parse().unwrap(),
         }
     }
 
@@ -274,5 +330,191 @@ mod tests {
         ));
         assert_eq!(d.status, Status::NeedsManualReview);
         assert_eq!(d.reasons, vec!["STEP_NOT_JUDGED:liveness"]);
+    }
+
+    /// The zone's rules, as a table: (zone, its checks valid, form values, min_age,
+    /// flags on the document step, status, reasons). The day is 2026-11-28; the holder
+    /// is ERIKSSON / ANNA MARIA, born 1974-08-12 (52).
+    #[test]
+    fn the_zones_rules_decide_as_the_policy_says() {
+        use crate::domain::mrz::tests::sample;
+        let zone = |born: &str, expires: &str, valid: bool| Mrz {
+            date_of_birth: born.parse().ok(),
+            date_of_expiry: expires.parse().ok(),
+            valid,
+            ..sample()
+        };
+        let good = zone("1974-08-12", "2030-04-15", true);
+        let holder: &[(&str, &str)] = &[
+            ("first_name", "Anna"),
+            ("last_name", "Eriksson"),
+            ("date_of_birth", "1974-08-12"),
+        ];
+        type Row<'a> = (
+            Option<Mrz>,
+            &'a [(&'a str, &'a str)],
+            Option<u32>,
+            &'a [&'a str],
+            Status,
+            &'a [&'a str],
+        );
+        let table: Vec<Row> = vec![
+            (Some(good.clone()), holder, None, &[], Status::Verified, &[]),
+            (
+                Some(good.clone()),
+                holder,
+                Some(18),
+                &[],
+                Status::Verified,
+                &[],
+            ),
+            // Valid through its expiry day; rejected the day after.
+            (
+                Some(zone("1974-08-12", "2026-11-28", true)),
+                holder,
+                None,
+                &[],
+                Status::Verified,
+                &[],
+            ),
+            (
+                Some(zone("1974-08-12", "2026-11-27", true)),
+                holder,
+                None,
+                &[],
+                Status::Rejected,
+                &["DOCUMENT_EXPIRED"],
+            ),
+            // 18 tomorrow: still underage today.
+            (
+                Some(zone("2008-11-29", "2030-01-01", true)),
+                &[],
+                Some(18),
+                &[],
+                Status::Rejected,
+                &["UNDERAGE"],
+            ),
+            (
+                Some(zone("2008-11-28", "2030-01-01", true)),
+                &[],
+                Some(18),
+                &[],
+                Status::Verified,
+                &[],
+            ),
+            // Rejections outrank the review a mismatch asks for.
+            (
+                Some(zone("2010-01-01", "2020-01-01", true)),
+                &[("first_name", "Ada")],
+                Some(18),
+                &[],
+                Status::Rejected,
+                &["DOCUMENT_EXPIRED", "UNDERAGE"],
+            ),
+            (
+                Some(good.clone()),
+                &[
+                    ("first_name", "Ada"),
+                    ("last_name", "Eriksson"),
+                    ("date_of_birth", "1985-12-10"),
+                ],
+                None,
+                &[],
+                Status::NeedsManualReview,
+                &["DATA_MISMATCH:first_name", "DATA_MISMATCH:date_of_birth"],
+            ),
+            (
+                Some(good.clone()),
+                &[("first_name", "anna-maria"), ("last_name", " ERIKSSON ")],
+                None,
+                &[],
+                Status::Verified,
+                &[],
+            ),
+            // A zone that failed its checks is never verified and judges nothing else:
+            // not its expiry, not the holder's age, not the form.
+            (
+                Some(zone("2010-01-01", "2020-01-01", false)),
+                &[("first_name", "Ada")],
+                None,
+                &["MRZ_CHECK_FAILED"],
+                Status::NeedsManualReview,
+                &["MRZ_CHECK_FAILED"],
+            ),
+            (
+                Some(zone("2010-01-01", "2020-01-01", false)),
+                &[],
+                Some(18),
+                &["MRZ_CHECK_FAILED"],
+                Status::NeedsManualReview,
+                &["MRZ_CHECK_FAILED", "AGE_NOT_VERIFIED"],
+            ),
+            // No zone after the last attempt: a person looks.
+            (
+                None,
+                holder,
+                None,
+                &["MRZ_NOT_FOUND"],
+                Status::NeedsManualReview,
+                &["MRZ_NOT_FOUND"],
+            ),
+            (
+                None,
+                holder,
+                None,
+                &["MRZ_UNREADABLE"],
+                Status::NeedsManualReview,
+                &["MRZ_UNREADABLE"],
+            ),
+            // No zone at all (a driving licence): nothing to cross-check, but a minimum
+            // age cannot be confirmed.
+            (None, holder, None, &[], Status::Verified, &[]),
+            (
+                None,
+                holder,
+                Some(18),
+                &[],
+                Status::NeedsManualReview,
+                &["AGE_NOT_VERIFIED"],
+            ),
+            // A zone without a date of birth cannot confirm one either.
+            (
+                Some(zone("unknown", "2030-01-01", true)),
+                &[("date_of_birth", "1974-08-12")],
+                Some(18),
+                &[],
+                Status::NeedsManualReview,
+                &["AGE_NOT_VERIFIED"],
+            ),
+        ];
+        for (n, (mrz, form, min_age, flags, status, reasons)) in table.into_iter().enumerate() {
+            let mut steps = both_accepted();
+            steps[0].flags = flags.iter().map(|f| f.to_string()).collect();
+            let mut i = input(steps, Some(performed(0.9)));
+            i.mrz = mrz;
+            i.form_data = form
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            i.min_age = min_age;
+            let d = decide(&i);
+            assert_eq!(d.status, status, "row {n}: {:?}", d.reasons);
+            let got: Vec<String> = d.reasons.iter().map(ToString::to_string).collect();
+            assert_eq!(got, reasons, "row {n}");
+        }
+    }
+
+    #[test]
+    fn an_input_without_the_zones_fields_still_reads() {
+        let old = serde_json::json!({
+            "required": ["document_front"],
+            "steps": [{"step": "document_front", "verdict": "accepted", "reasons": []}],
+            "face_match": null,
+        });
+        let i: DecisionInput = serde_json::from_value(old).unwrap();
+        assert!(i.mrz.is_none() && i.min_age.is_none());
+        assert!(i.form_data.is_empty());
+        assert_eq!(i.today, chrono::Utc::now().date_naive());
+        assert_eq!(decide(&i).status, Status::Verified);
     }
 }

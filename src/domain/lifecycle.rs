@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::mrz::Mrz;
 use super::portal::{self, Step};
 use super::reasons::Reason;
 use super::results::{
@@ -47,10 +48,16 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepResult {
     Terms,
+    /// Boxed: by far the largest of the results.
     DocumentSide {
         document_type: DocumentType,
-        metrics: DocumentMetrics,
+        metrics: Box<DocumentMetrics>,
         borderline: Vec<String>,
+        /// The zone's fields, when this side's zone parsed.
+        mrz: Option<Box<Mrz>>,
+        /// This side must carry the zone (a passport's data page, an identity card's
+        /// back): its reading wins over one from another side.
+        mrz_required: bool,
     },
     Liveness {
         challenge: Challenge,
@@ -346,15 +353,24 @@ fn record(
             document_type,
             metrics,
             borderline,
+            mrz,
+            mrz_required,
         } => {
             v.portal.document_type = Some(document_type);
             let document = recorded(v)?
                 .document
                 .get_or_insert_with(DocumentResults::default);
             document.document_type = Some(document_type);
+            // The side that must carry the zone is the one the decision reads; a zone on
+            // another side counts only while that one has given none.
+            if let Some(read) = mrz
+                && (mrz_required || document.mrz.is_none())
+            {
+                document.mrz = Some(*read);
+            }
             let side = SideResult {
                 document_type,
-                metrics,
+                metrics: *metrics,
                 borderline,
             };
             if step == Step::DocumentBack {
@@ -789,14 +805,16 @@ mod tests {
             outcome: AttemptOutcome::Accepted,
             result: StepResult::DocumentSide {
                 document_type: DocumentType::IdCard,
-                metrics: DocumentMetrics {
+                metrics: Box::new(DocumentMetrics {
                     document_type: Some(DocumentType::IdCard),
                     corners: None,
                     portrait: None,
                     located: None,
                     measured: Map::new(),
-                },
+                }),
                 borderline: vec!["IMAGE_GLARE".into()],
+                mrz: None,
+                mrz_required: true,
             },
         };
         let v = verification(Status::InProgress, &[Module::Document]);
@@ -821,6 +839,84 @@ mod tests {
             .unwrap();
         assert!(document.front.is_none());
         assert_eq!(document.back.unwrap().borderline, ["IMAGE_GLARE"]);
+        assert_eq!(document.mrz, None);
+    }
+
+    #[test]
+    fn the_zone_comes_from_the_side_that_must_carry_it() {
+        let side = |step, mrz: Option<&str>, mrz_required| Change::StepJudged {
+            step,
+            outcome: AttemptOutcome::Accepted,
+            result: StepResult::DocumentSide {
+                document_type: DocumentType::IdCard,
+                metrics: Box::new(DocumentMetrics {
+                    document_type: Some(DocumentType::IdCard),
+                    corners: None,
+                    portrait: None,
+                    located: None,
+                    measured: Map::new(),
+                }),
+                borderline: vec![],
+                mrz: mrz.map(|number| {
+                    Box::new(Mrz {
+                        document_number: number.into(),
+                        ..crate::domain::mrz::tests::sample()
+                    })
+                }),
+                mrz_required,
+            },
+        };
+        let number = |v: &Verification| {
+            let r = v.results.recorded().unwrap();
+            r.document
+                .as_ref()
+                .unwrap()
+                .mrz
+                .as_ref()
+                .map(|m| m.document_number.clone())
+        };
+        let at = t0();
+        let front = [attempt(Step::DocumentFront, AttemptOutcome::Accepted)];
+        let both = [
+            attempt(Step::DocumentFront, AttemptOutcome::Accepted),
+            attempt(Step::DocumentBack, AttemptOutcome::Accepted),
+        ];
+        let v = verification(Status::InProgress, &[Module::Document]);
+        // A front that happens to carry a zone fills it; the back's zone replaces it.
+        let t = apply(
+            &v,
+            &front,
+            side(Step::DocumentFront, Some("FRONT"), false),
+            at,
+        )
+        .unwrap();
+        assert_eq!(number(&t.verification).as_deref(), Some("FRONT"));
+        let t2 = apply(
+            &t.verification,
+            &both,
+            side(Step::DocumentBack, Some("BACK"), true),
+            at,
+        )
+        .unwrap();
+        assert_eq!(number(&t2.verification).as_deref(), Some("BACK"));
+        // A back that gave none leaves the front's.
+        let t3 = apply(
+            &t.verification,
+            &both,
+            side(Step::DocumentBack, None, true),
+            at,
+        )
+        .unwrap();
+        assert_eq!(number(&t3.verification).as_deref(), Some("FRONT"));
+        // Erasure takes it with the rest of the document's results.
+        let mut decided = t2.verification.clone();
+        decided.status = Status::Verified;
+        let erased = apply(&decided, &both, Change::Erased, at).unwrap();
+        let json = erased.verification.results.to_json();
+        assert!(
+            json.get("document").is_none() && !json.to_string().contains("BACK"),
+            "{json}"
+        );
     }
 
     #[test]

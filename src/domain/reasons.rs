@@ -8,6 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use strum::VariantArray;
 
+use super::FormField;
 use super::portal::Step;
 use crate::faces::FaceMatchReason;
 
@@ -37,7 +38,18 @@ pub enum Reason {
     DecisionFailed,
     /// `DECISION_INCOMPLETE`: something the decision needs could not be computed.
     DecisionIncomplete,
-    /// A finding on an accepted step, by its code (`LIVENESS_SPOOF_SUSPECTED`, …).
+    /// `DOCUMENT_EXPIRED`: the document's zone gives a date of expiry before the decision.
+    DocumentExpired,
+    /// `UNDERAGE`: the zone's date of birth makes the holder younger than the key's
+    /// minimum age.
+    Underage,
+    /// `AGE_NOT_VERIFIED`: the key has a minimum age, but no zone that passed its checks
+    /// gave a date of birth.
+    AgeNotVerified,
+    /// `DATA_MISMATCH:<field>`: the form's value of that field disagrees with the zone.
+    DataMismatch(FormField),
+    /// A finding on an accepted step, by its code (`LIVENESS_SPOOF_SUSPECTED`,
+    /// `MRZ_CHECK_FAILED`, …).
     Flag(String),
 }
 
@@ -45,6 +57,7 @@ const STEP_FAILED: &str = "STEP_FAILED:";
 const BORDERLINE: &str = "BORDERLINE:";
 const STEP_NOT_JUDGED: &str = "STEP_NOT_JUDGED:";
 const FACE_MATCH_FAILED: &str = "FACE_MATCH_FAILED: ";
+const DATA_MISMATCH: &str = "DATA_MISMATCH:";
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -61,6 +74,10 @@ impl fmt::Display for Reason {
             Reason::ProcessingStalled => f.write_str("PROCESSING_STALLED"),
             Reason::DecisionFailed => f.write_str("DECISION_FAILED"),
             Reason::DecisionIncomplete => f.write_str("DECISION_INCOMPLETE"),
+            Reason::DocumentExpired => f.write_str("DOCUMENT_EXPIRED"),
+            Reason::Underage => f.write_str("UNDERAGE"),
+            Reason::AgeNotVerified => f.write_str("AGE_NOT_VERIFIED"),
+            Reason::DataMismatch(field) => write!(f, "{DATA_MISMATCH}{}", field.as_str()),
             Reason::Flag(code) => f.write_str(code),
         }
     }
@@ -85,6 +102,9 @@ impl FromStr for Reason {
         if let Some((step, code)) = s.strip_prefix(BORDERLINE).and_then(step_and_code) {
             return Ok(Reason::Borderline(step, code));
         }
+        if let Some(field) = s.strip_prefix(DATA_MISMATCH).and_then(|r| r.parse().ok()) {
+            return Ok(Reason::DataMismatch(field));
+        }
         if let Some(why) = s.strip_prefix(FACE_MATCH_FAILED) {
             return Ok(Reason::FaceMatchFailed(why.to_owned()));
         }
@@ -98,6 +118,9 @@ impl FromStr for Reason {
             "PROCESSING_STALLED" => Reason::ProcessingStalled,
             "DECISION_FAILED" => Reason::DecisionFailed,
             "DECISION_INCOMPLETE" => Reason::DecisionIncomplete,
+            "DOCUMENT_EXPIRED" => Reason::DocumentExpired,
+            "UNDERAGE" => Reason::Underage,
+            "AGE_NOT_VERIFIED" => Reason::AgeNotVerified,
             other => match step_and_code(other) {
                 Some((step, code)) => Reason::StepRejected(step, code),
                 None => Reason::Flag(other.to_owned()),
@@ -145,7 +168,13 @@ mod tests {
             Reason::ProcessingStalled,
             Reason::DecisionFailed,
             Reason::DecisionIncomplete,
+            Reason::DocumentExpired,
+            Reason::Underage,
+            Reason::AgeNotVerified,
+            Reason::DataMismatch(FormField::FirstName),
+            Reason::DataMismatch(FormField::DateOfBirth),
             Reason::Flag("LIVENESS_SPOOF_SUSPECTED".into()),
+            Reason::Flag("MRZ_CHECK_FAILED".into()),
         ];
         for reason in all {
             let text = reason.to_string();
@@ -174,6 +203,17 @@ mod tests {
         assert_eq!(
             "SOMETHING_NEW".parse(),
             Ok(Reason::Flag("SOMETHING_NEW".into()))
+        );
+        assert_eq!(
+            Reason::DataMismatch(FormField::LastName),
+            "DATA_MISMATCH:last_name"
+        );
+        assert_eq!(Reason::DocumentExpired, "DOCUMENT_EXPIRED");
+        assert_eq!(Reason::Underage, "UNDERAGE");
+        // A field this version does not know stays readable, as a flag.
+        assert_eq!(
+            "DATA_MISMATCH:shoe_size".parse(),
+            Ok(Reason::Flag("DATA_MISMATCH:shoe_size".into()))
         );
     }
 }

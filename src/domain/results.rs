@@ -97,6 +97,11 @@ pub struct DocumentResults {
     pub front: Option<SideResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub back: Option<SideResult>,
+    /// The machine-readable zone, from the side that must carry one (a passport's data
+    /// page, an identity card's back), else from another side that happened to. Personal
+    /// data: here only, never in an attempt's metrics, and erased with the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mrz: Option<super::mrz::Mrz>,
 }
 
 /// One accepted document side.
@@ -166,7 +171,8 @@ impl Results {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AttemptMetrics {
-    Document(DocumentAttemptMetrics),
+    /// Boxed: by far the largest.
+    Document(Box<DocumentAttemptMetrics>),
     Liveness(LivenessMetrics),
     Form(FormMetrics),
     /// An attempt of a kind this version does not read (kept as it was).
@@ -179,7 +185,7 @@ impl AttemptMetrics {
     pub fn from_stored(step: Step, value: Value) -> AttemptMetrics {
         let typed = match step {
             Step::DocumentFront | Step::DocumentBack => {
-                serde_json::from_value(value.clone()).map(AttemptMetrics::Document)
+                serde_json::from_value(value.clone()).map(|d| AttemptMetrics::Document(Box::new(d)))
             }
             Step::Liveness => serde_json::from_value(value.clone()).map(AttemptMetrics::Liveness),
             Step::FormData => serde_json::from_value(value.clone()).map(AttemptMetrics::Form),
@@ -196,10 +202,12 @@ impl AttemptMetrics {
         }
     }
 
-    /// Findings that pass the step but need a person's look (liveness).
+    /// Findings that pass the step but need a person's look (a suspected spoof, a zone
+    /// whose check digits disagree).
     pub fn flags(&self) -> &[String] {
         match self {
             AttemptMetrics::Liveness(l) => &l.flags,
+            AttemptMetrics::Document(d) => &d.flags,
             _ => &[],
         }
     }
@@ -216,12 +224,16 @@ impl AttemptMetrics {
     }
 }
 
-/// A document side's attempt: `{"metrics": …, "borderline": […]}`.
+/// A document side's attempt: `{"metrics": …, "borderline": […]}`, and `"flags": […]`
+/// when the side passed with a finding for review (`MRZ_CHECK_FAILED`, or a zone still
+/// missing on the last attempt).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentAttemptMetrics {
     pub metrics: DocumentMetrics,
     #[serde(default)]
     pub borderline: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
 }
 
 /// What the document check measured. Redaction reads the type, the corners and the

@@ -250,7 +250,16 @@ pub struct KeySettings {
     /// A suspected spoof rejects the verification instead of sending it to review.
     #[serde(default)]
     pub strict_liveness: bool,
+    /// The youngest age, in whole years on the day of the decision, this key verifies:
+    /// a holder the document's zone says is younger is rejected (`UNDERAGE`). Between 1
+    /// and [`MAX_MIN_AGE`]; needs the document module, the only source of a birth date
+    /// the decision trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
 }
+
+/// The highest `min_age` a key may ask for.
+pub const MAX_MIN_AGE: u32 = 150;
 
 fn default_retention_days() -> u32 {
     90
@@ -274,6 +283,7 @@ impl Default for KeySettings {
             retention_days: default_retention_days(),
             face_match: None,
             strict_liveness: false,
+            min_age: None,
         }
     }
 }
@@ -297,6 +307,20 @@ impl KeySettings {
         }
         if let Some(t) = self.face_match {
             t.validate()?;
+        }
+        if let Some(age) = self.min_age {
+            if !(1..=MAX_MIN_AGE).contains(&age) {
+                return Err(format!(
+                    "a minimum age of {age} is out of bounds: between 1 and {MAX_MIN_AGE} years"
+                ));
+            }
+            if !self.has(Module::Document) {
+                return Err(
+                    "a minimum age needs the document module in the flow: the date of birth \
+                     is read from the document"
+                        .into(),
+                );
+            }
         }
         Ok(())
     }
@@ -449,6 +473,29 @@ mod tests {
         assert!(keep(1).validate().is_ok() && keep(MAX_RETENTION_DAYS).validate().is_ok());
         assert!(keep(0).validate().is_err() && keep(MAX_RETENTION_DAYS + 1).validate().is_err());
         assert_eq!(with(900).ttl(), Duration::from_secs(900));
+    }
+
+    #[test]
+    fn a_minimum_age_is_bounded_and_needs_the_document() {
+        let aged = |min_age, flow: &[Module]| KeySettings {
+            min_age,
+            flow: flow.to_vec(),
+            ..KeySettings::default()
+        };
+        assert!(aged(None, &Module::ALL).validate().is_ok());
+        assert!(aged(Some(1), &Module::ALL).validate().is_ok());
+        assert!(aged(Some(MAX_MIN_AGE), &Module::ALL).validate().is_ok());
+        for bad in [0, MAX_MIN_AGE + 1] {
+            let e = aged(Some(bad), &Module::ALL).validate().unwrap_err();
+            assert!(e.contains("between 1 and 150"), "{e}");
+        }
+        let e = aged(Some(18), &[Module::FormData]).validate().unwrap_err();
+        assert!(e.contains("document module"), "{e}");
+        // Absent from a key stored before the setting existed, and from one without it.
+        let stored = serde_json::to_value(KeySettings::default()).unwrap();
+        assert!(stored.get("min_age").is_none());
+        let read: KeySettings = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.min_age, None);
     }
 
     #[test]

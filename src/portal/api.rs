@@ -173,7 +173,7 @@ async fn document(
         .cloned()
         .filter(|b| !b.is_empty())
         .ok_or_else(|| ApiError::InvalidRequest("missing file `image`".into()))?;
-    let judged = workflow::check_document(&state, side, document_type, image).await?;
+    let judged = workflow::check_document(&state, &loaded, side, document_type, image).await?;
     replied(workflow::record_step(&state, loaded, judged).await?)
 }
 

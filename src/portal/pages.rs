@@ -103,6 +103,8 @@ pub struct FieldView {
     pub autocomplete: &'static str,
     /// Latest allowed date (birth dates lie in the past), `YYYY-MM-DD`.
     pub max: Option<String>,
+    /// What the document's zone says of this field, offered for the user to confirm.
+    pub value: Option<String>,
 }
 
 /// The flow page: one document with a section per step.
@@ -123,6 +125,8 @@ pub struct FlowPage {
     pub document_types: Vec<DocumentOption>,
     pub sides: Vec<SideView>,
     pub form_fields: Vec<FieldView>,
+    /// Some field shows a value read from the document.
+    pub form_prefilled: bool,
     pub countries: Vec<&'static str>,
     pub document_max_side: u32,
     pub selfie_max_side: u32,
@@ -349,12 +353,17 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
         },
     ];
     let today = now().format("%Y-%m-%d").to_string();
-    let form_fields = v
+    let mut prefill = super::view::form_prefill(v);
+    let form_fields: Vec<FieldView> = v
         .modules
         .form_fields()
         .iter()
-        .map(|f| field_view(f, t, &today))
+        .map(|f| FieldView {
+            value: prefill.remove(f.name.as_str()),
+            ..field_view(f, t, &today)
+        })
         .collect();
+    let form_prefilled = form_fields.iter().any(|f| f.value.is_some());
 
     FlowPage {
         t,
@@ -370,6 +379,7 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
         document_types,
         sides,
         form_fields,
+        form_prefilled,
         countries: COUNTRIES.split_whitespace().collect(),
         document_max_side: DOCUMENT_MAX_SIDE,
         selfie_max_side: SELFIE_MAX_SIDE,
@@ -410,6 +420,7 @@ fn field_view(f: &FieldSpec, t: &Strings, today: &str) -> FieldView {
         kind,
         input_type,
         autocomplete,
+        value: None,
     }
 }
 

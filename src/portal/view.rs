@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 use crate::domain::modules::FieldSpec;
 use crate::domain::portal::{self, Step};
 use crate::domain::verification::{now, rfc3339};
-use crate::domain::{AttemptOutcome, DocumentType, Module, PortalState, Progress, Status};
+use crate::domain::{
+    AttemptOutcome, DocumentType, Module, PortalState, Progress, Status, Verification,
+};
 use crate::faces::Challenge;
 use crate::workflow::{Loaded, step_name};
 
@@ -34,6 +36,11 @@ pub struct PortalView<'a> {
     document_sides: Vec<&'static str>,
     #[schema(value_type = Vec<crate::openapi::FormFieldView>)]
     form_fields: &'a [FieldSpec],
+    /// What the document's machine-readable zone says of the form's fields (`first_name`,
+    /// `last_name`, `date_of_birth`), for the form to offer as editable values until it
+    /// is sent; empty when no zone that passed its checks was read
+    #[schema(value_type = BTreeMap<String, String>)]
+    form_prefill: BTreeMap<&'static str, String>,
     /// Attempts left per step (terms excepted)
     #[schema(value_type = BTreeMap<String, u32>)]
     attempts_left: BTreeMap<Step, u32>,
@@ -100,6 +107,17 @@ impl<'a> PortalView<'a> {
                 step: a.step,
                 reasons: &a.reasons,
             });
+        // Offered only while the form is still to be sent.
+        let form_open = matches!(status, Status::Created | Status::InProgress)
+            && loaded
+                .tallies
+                .get(&Step::FormData)
+                .is_none_or(|t| t.accepted.is_none());
+        let form_prefill = if form_open {
+            form_prefill(v)
+        } else {
+            BTreeMap::new()
+        };
         PortalView {
             verification_id: v.id.as_str(),
             status,
@@ -115,6 +133,7 @@ impl<'a> PortalView<'a> {
             document_types: &loaded.document_types,
             document_sides,
             form_fields: v.modules.form_fields(),
+            form_prefill,
             attempts_left,
             last_rejection,
             liveness_challenge: v.portal.liveness_challenge,
@@ -122,4 +141,25 @@ impl<'a> PortalView<'a> {
             expires_at: rfc3339(v.expires_at),
         }
     }
+}
+
+/// The values the form offers from the document's zone: only the form's own fields, and
+/// only from a zone whose check digits all agreed (a zone that failed them may have been
+/// altered, and its values are not offered as the holder's).
+pub fn form_prefill(v: &Verification) -> BTreeMap<&'static str, String> {
+    let Some(zone) = v
+        .results
+        .recorded()
+        .and_then(|r| r.document.as_ref())
+        .and_then(|d| d.mrz.as_ref())
+        .filter(|m| m.valid)
+    else {
+        return BTreeMap::new();
+    };
+    let asked = v.modules.form_fields();
+    zone.form_values()
+        .into_iter()
+        .filter(|(field, _)| asked.iter().any(|f| f.name == *field))
+        .map(|(field, value)| (field.as_str(), value))
+        .collect()
 }

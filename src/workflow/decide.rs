@@ -38,6 +38,7 @@ pub(super) async fn decide(
         }
     }
     let steps = portal::steps(&v, &v.modules.document_types());
+    let recorded = v.results.recorded();
     let input = DecisionInput {
         required: steps.into_iter().filter(|s| *s != Step::Terms).collect(),
         steps: tallies
@@ -56,6 +57,14 @@ pub(super) async fn decide(
         face_match: face_match.clone(),
         face_match_required,
         strict_liveness: policy.is_some_and(|s| s.strict_liveness),
+        mrz: recorded
+            .and_then(|r| r.document.as_ref())
+            .and_then(|d| d.mrz.clone()),
+        form_data: recorded
+            .and_then(|r| r.form_data.clone())
+            .unwrap_or_default(),
+        min_age: policy.and_then(|s| s.min_age),
+        today: now().date_naive(),
     };
     let (status, reasons) = match (failure, state.backend.decide(input).await) {
         (None, Ok(d)) => (d.status, d.reasons),

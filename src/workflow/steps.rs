@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 
 use super::Loaded;
 use crate::AppState;
-use crate::backend::{BackendError, Side, Verdict};
+use crate::backend::{BackendError, MrzFinding, Side, Verdict};
+use crate::document::MrzOutcome;
 use crate::domain::lifecycle::StepResult;
 use crate::domain::portal::Step;
 use crate::domain::results::{AttemptMetrics, DocumentAttemptMetrics, FormMetrics};
@@ -92,10 +93,15 @@ pub fn check_document_type(loaded: &Loaded, document_type: DocumentType) -> Resu
 /// One document photo, of a type [`check_document_type`] allowed.
 pub async fn check_document(
     state: &AppState,
+    loaded: &Loaded,
     side: Side,
     document_type: DocumentType,
     image: Bytes,
 ) -> Result<Judged, ApiError> {
+    let step = match side {
+        Side::Front => Step::DocumentFront,
+        Side::Back => Step::DocumentBack,
+    };
     let content_hash = hash_all([image.as_ref()]);
     let started = std::time::Instant::now();
     let checked = state
@@ -108,25 +114,80 @@ pub async fn check_document(
     images.extend(checked.cropped_jpeg.map(|c| ("cropped", c)));
     let metrics: crate::domain::results::DocumentMetrics =
         serde_json::from_value(checked.metrics).map_err(ApiError::internal)?;
+    let mut verdict = checked.verdict;
+    let mut reasons = checked.reasons;
+    let mut flags = Vec::new();
+    if verdict == Verdict::Accepted
+        && let Some(finding) = &checked.mrz
+    {
+        match zone_judgement(finding, loaded.attempts_left(step)) {
+            ZoneJudgement::Fine => {}
+            ZoneJudgement::Retake(code) => {
+                verdict = Verdict::Rejected;
+                reasons.push(code.to_owned());
+            }
+            ZoneJudgement::Flag(code) => flags.push(code.to_owned()),
+        }
+    }
+    let accepted = verdict == Verdict::Accepted;
+    let borderline = if accepted {
+        checked.borderline
+    } else {
+        Vec::new()
+    };
+    let zone = checked.mrz.filter(|_| accepted);
     Ok(Judged {
-        step: match side {
-            Side::Front => Step::DocumentFront,
-            Side::Back => Step::DocumentBack,
-        },
-        outcome: outcome(checked.verdict),
-        reasons: checked.reasons,
-        metrics: AttemptMetrics::Document(DocumentAttemptMetrics {
+        step,
+        outcome: outcome(verdict),
+        reasons,
+        // The zone's fields are personal data: kept in the results only, never here.
+        metrics: AttemptMetrics::Document(Box::new(DocumentAttemptMetrics {
             metrics: metrics.clone(),
-            borderline: checked.borderline.clone(),
-        }),
+            borderline: borderline.clone(),
+            flags,
+        })),
         images,
         content_hash: Some(content_hash),
         result: StepResult::DocumentSide {
             document_type,
-            metrics,
-            borderline: checked.borderline,
+            metrics: Box::new(metrics),
+            borderline,
+            mrz_required: zone.as_ref().is_some_and(|z| z.required),
+            mrz: zone.and_then(|z| z.fields).map(Box::new),
         },
     })
+}
+
+/// What a side's machine-readable zone makes of a photo that passed its other checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ZoneJudgement {
+    Fine,
+    /// Rejected with this code: another photo may read.
+    Retake(&'static str),
+    /// Accepted, with this code for the decision (a person looks).
+    Flag(&'static str),
+}
+
+/// A zone this side must carry but that was missing or illegible asks for another photo
+/// while the step has attempts to spare; on the last one the side passes with the code as
+/// a flag, so the verification goes to a person rather than failing on the photo. A zone
+/// whose check digits disagree is no matter of photography: it passes, flagged, on any
+/// side.
+fn zone_judgement(finding: &MrzFinding, attempts_left: u32) -> ZoneJudgement {
+    let Some(code) = finding.outcome.code() else {
+        return ZoneJudgement::Fine;
+    };
+    match finding.outcome {
+        MrzOutcome::CheckFailed => ZoneJudgement::Flag(code),
+        MrzOutcome::NotFound | MrzOutcome::Unreadable if finding.required => {
+            if attempts_left > 1 {
+                ZoneJudgement::Retake(code)
+            } else {
+                ZoneJudgement::Flag(code)
+            }
+        }
+        _ => ZoneJudgement::Fine,
+    }
 }
 
 /// A liveness burst, judged against the challenge the server picked.
@@ -199,4 +260,42 @@ pub fn judge_form(loaded: &Loaded, values: &Map<String, Value>) -> Result<Judged
             StepResult::Nothing
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding(outcome: MrzOutcome, required: bool) -> MrzFinding {
+        MrzFinding {
+            outcome,
+            required,
+            fields: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_zone_asks_for_a_retake_until_the_last_attempt() {
+        use ZoneJudgement::*;
+        // (outcome, required side, attempts left before this one, judgement)
+        let table = [
+            (MrzOutcome::Read, true, 5, Fine),
+            (MrzOutcome::NotFound, true, 5, Retake("MRZ_NOT_FOUND")),
+            (MrzOutcome::Unreadable, true, 2, Retake("MRZ_UNREADABLE")),
+            (MrzOutcome::NotFound, true, 1, Flag("MRZ_NOT_FOUND")),
+            (MrzOutcome::Unreadable, true, 1, Flag("MRZ_UNREADABLE")),
+            // A side that need not carry a zone is not asked again for one.
+            (MrzOutcome::NotFound, false, 5, Fine),
+            (MrzOutcome::Unreadable, false, 5, Fine),
+            (MrzOutcome::CheckFailed, true, 5, Flag("MRZ_CHECK_FAILED")),
+            (MrzOutcome::CheckFailed, false, 5, Flag("MRZ_CHECK_FAILED")),
+        ];
+        for (outcome, required, left, want) in table {
+            assert_eq!(
+                zone_judgement(&finding(outcome, required), left),
+                want,
+                "{outcome:?} required={required} left={left}"
+            );
+        }
+    }
 }

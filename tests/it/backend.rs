@@ -339,6 +339,10 @@ fn decision_input(face_match: Option<FaceMatch>) -> DecisionInput {
         face_match,
         face_match_required: true,
         strict_liveness: false,
+        mrz: None,
+        form_data: Default::default(),
+        min_age: None,
+        today: chrono::Utc::now().date_naive(),
     }
 }
 
@@ -378,6 +382,10 @@ async fn face_match_decides_the_verification(kind: Kind) {
             face_match: None,
             face_match_required: false,
             strict_liveness: false,
+            mrz: None,
+            form_data: Default::default(),
+            min_age: None,
+            today: chrono::Utc::now().date_naive(),
         })
         .await
         .unwrap();

@@ -23,6 +23,7 @@ mod fuzz;
 mod headers;
 mod imaging;
 mod metrics;
+mod mrz_rules;
 mod openapi;
 mod outage;
 mod portal;

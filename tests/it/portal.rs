@@ -172,7 +172,7 @@ async fn complete_flow_with_portrait(
     let r = post_json(
         app,
         &format!("/api/portal/{id}/form"),
-        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"}),
+        json!({"first_name": "Anna Maria", "last_name": "Eriksson", "date_of_birth": "1974-08-12"}),
     )
     .await;
     assert_eq!(r.json()["status"], "accepted", "{}", r.json());
@@ -350,7 +350,7 @@ async fn the_genuine_flow_ends_verified_with_images_served(db: Db) {
     let r = post_json(
         &app,
         &format!("/api/portal/{id}/form"),
-        json!({"first_name": "Ada", "last_name": "Lovelace", "date_of_birth": "1985-12-10"}),
+        json!({"first_name": "Anna Maria", "last_name": "Eriksson", "date_of_birth": "1974-08-12"}),
     )
     .await;
     assert_eq!(r.json()["status"], "accepted", "{}", r.json());
@@ -369,7 +369,7 @@ async fn the_genuine_flow_ends_verified_with_images_served(db: Db) {
         d["status"]["progress"],
         json!({"document": "completed", "liveness": "completed", "form_data": "completed"})
     );
-    assert_eq!(d["results"]["form_data"]["last_name"], "Lovelace");
+    assert_eq!(d["results"]["form_data"]["last_name"], "Eriksson");
     assert_eq!(d["results"]["document"]["document_type"], "id_card");
     let face_match = &d["results"]["face_match"];
     assert_eq!(face_match["status"], "performed", "{face_match}");
