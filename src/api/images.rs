@@ -174,9 +174,48 @@ async fn serve(
         .into_response())
 }
 
-/// Black out the key's redaction targets on a stored document image. The regions come
-/// from the document type's layout, with the detected portrait when there is one; on the
-/// original they are mapped back through the crop's corners.
+/// What the document check found on the crop, as fractions of it: the zone and the
+/// document number's places it read, and every face (largest first).
+fn found_fields(metrics: &DocumentMetrics) -> imaging::FoundFields {
+    let located = metrics.located.as_deref().cloned().unwrap_or_default();
+    let faces = metrics
+        .portrait
+        .as_ref()
+        .map(|p| {
+            let boxes: Vec<crate::faces::FaceBox> = p
+                .measured
+                .get("faces")
+                .and_then(|f| serde_json::from_value(f.clone()).ok())
+                .or_else(|| p.face.map(|f| vec![f]))
+                .unwrap_or_default();
+            let mut boxes: Vec<RelRect> = boxes
+                .iter()
+                .map(|f| {
+                    RelRect::from_pixels(
+                        f64::from(f.x),
+                        f64::from(f.y),
+                        f64::from(f.width),
+                        f64::from(f.height),
+                        p.image_width,
+                        p.image_height,
+                    )
+                })
+                .collect();
+            boxes.sort_by(|a, b| (b.w * b.h).total_cmp(&(a.w * a.h)));
+            boxes
+        })
+        .unwrap_or_default();
+    imaging::FoundFields {
+        mrz: located.mrz,
+        document_number: located.document_number,
+        number_in_visual_zone: located.number_in_visual_zone,
+        faces,
+    }
+}
+
+/// Black out the key's redaction targets on a stored document image, where the document
+/// check found them on this document ([`imaging::regions`] says what stands in for what it
+/// did not find); on the original they are mapped back through the crop's corners.
 fn redact(
     jpeg: &[u8],
     metrics: &DocumentMetrics,
@@ -186,18 +225,7 @@ fn redact(
     let doc = metrics
         .document_type
         .ok_or_else(|| ApiError::internal("stored attempt has no document type"))?;
-    let portrait_box = metrics.portrait.as_ref().and_then(|p| {
-        let face = p.face?;
-        Some(RelRect::from_pixels(
-            f64::from(face.x),
-            f64::from(face.y),
-            f64::from(face.width),
-            f64::from(face.height),
-            p.image_width,
-            p.image_height,
-        ))
-    });
-    let boxes = imaging::regions(imaging::layout(doc), targets, portrait_box);
+    let boxes = imaging::regions(imaging::layout(doc), targets, &found_fields(metrics));
     let mut img = imaging::decode(jpeg, &imaging::DecodeLimits::default())
         .map_err(ApiError::internal)?
         .image;

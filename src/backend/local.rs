@@ -187,9 +187,18 @@ impl Checks {
             .filter(|_| reads_mrz)
             .map(crate::document::read_mrz);
         let located = reading.as_ref().map(|r| {
+            // The number the zone gives is looked for in the visual zone too, so that
+            // redaction covers it wherever this document prints it.
+            let printed = match (&analysis.crop, &r.mrz) {
+                (Some(crop), Some(m)) if r.outcome == crate::document::MrzOutcome::Read => {
+                    crate::document::find_printed(crop, &m.document_number, r.zone)
+                }
+                _ => Vec::new(),
+            };
             Box::new(LocatedFields {
                 mrz: r.zone,
-                document_number: r.document_number.into_iter().collect(),
+                number_in_visual_zone: !printed.is_empty(),
+                document_number: r.document_number.into_iter().chain(printed).collect(),
             })
         });
         let mrz = reading.map(|r| MrzFinding {

@@ -226,7 +226,28 @@ fn fit(points: &[(f64, f64)]) -> (f64, f64) {
 
 /// Group marks into lines: each mark linked to its nearest right neighbour at about the
 /// same height, then the linked runs measured.
-fn lines(mut marks: Vec<Mark>) -> Vec<TextLine> {
+fn lines(marks: Vec<Mark>) -> Vec<TextLine> {
+    lines_of(marks, MIN_MARKS)
+}
+
+/// The printed lines of at least `min_marks` marks: each line's capital height and the
+/// boxes `(x0, y0, x1, y1)` of its marks, left to right.
+pub fn printed_lines(g: &Grey, min_marks: usize) -> Vec<(f64, Vec<[f64; 4]>)> {
+    let dark = binarise(g);
+    lines_of(marks(g, &dark), min_marks.max(3))
+        .into_iter()
+        .map(|l| {
+            let boxes = l
+                .marks
+                .iter()
+                .map(|m| [m.x0 as f64, m.y0 as f64, m.x1 as f64, m.y1 as f64])
+                .collect();
+            (l.cap, boxes)
+        })
+        .collect()
+}
+
+fn lines_of(mut marks: Vec<Mark>, min_marks: usize) -> Vec<TextLine> {
     marks.sort_by(|a, b| a.cx().total_cmp(&b.cx()));
     let n = marks.len();
     let mut parent: Vec<usize> = (0..n).collect();
@@ -262,7 +283,7 @@ fn lines(mut marks: Vec<Mark>) -> Vec<TextLine> {
     }
     groups
         .into_values()
-        .filter(|g| g.len() >= MIN_MARKS)
+        .filter(|g| g.len() >= min_marks)
         .filter_map(measure_line)
         .collect()
 }

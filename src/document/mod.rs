@@ -128,3 +128,65 @@ fn read_grey(grey: &locate::Grey) -> MrzReading {
         lines,
     }
 }
+
+/// Where `text` (a document number) is printed on the crop outside `skip` (the zone, read
+/// already): each run of marks on a line that reads as `text`, one character of it allowed
+/// to differ, as a box with a margin. Empty when it is not found.
+pub fn find_printed(crop: &RgbImage, text: &str, skip: Option<RelRect>) -> Vec<RelRect> {
+    let wanted: Vec<u8> = text.bytes().filter(|c| *c != b'<').collect();
+    if wanted.len() < 4 {
+        return Vec::new();
+    }
+    let grey = locate::Grey::of(crop);
+    let templates = glyphs::Templates::shared();
+    let (w, h) = (grey.width as f64, grey.height as f64);
+    // Only the characters of the number (and the letters and digits OCR takes them for)
+    // are compared: the question is where it is, not what else is printed.
+    let mut search = glyphs::Search::everything();
+    search.glyphs = [false; 37];
+    for (i, c) in glyphs::ALPHABET.iter().enumerate() {
+        search.glyphs[i] = wanted.contains(c) || zone::partners(*c).any(|p| wanted.contains(&p));
+    }
+    search.blurs = 1..=1;
+    let mut found = Vec::new();
+    for (cap, marks) in locate::printed_lines(&grey, wanted.len() - 1) {
+        let inside_skip = |m: &[f64; 4]| {
+            skip.is_some_and(|z| {
+                let (cx, cy) = ((m[0] + m[2]) / 2.0 / w, (m[1] + m[3]) / 2.0 / h);
+                cx >= z.x && cx <= z.x + z.w && cy >= z.y && cy <= z.y + z.h
+            })
+        };
+        let marks: Vec<&[f64; 4]> = marks.iter().filter(|m| !inside_skip(m)).collect();
+        if marks.len() < wanted.len() {
+            continue;
+        }
+        let scale = cap / f64::from(glyphs::CAP);
+        let read: Vec<(u8, f32)> = marks
+            .iter()
+            .map(|m| {
+                let centre = ((m[0] + m[2]) / 2.0, (m[1] + m[3]) / 2.0);
+                let patch = zone::patch_at(&grey, templates, centre, scale, scale);
+                templates.search(&patch, &search).scores.best(|_| true)
+            })
+            .collect();
+        for start in 0..=read.len() - wanted.len() {
+            let window = &read[start..start + wanted.len()];
+            let differ = window
+                .iter()
+                .zip(&wanted)
+                .filter(|((c, _), want)| c != *want && !zone::partners(*c).any(|p| p == **want))
+                .count();
+            let score = window.iter().map(|(_, s)| s).sum::<f32>() / window.len() as f32;
+            if differ <= 1 && score > 0.6 {
+                let run = &marks[start..start + wanted.len()];
+                let margin = cap * 0.4;
+                let x0 = run.iter().map(|m| m[0]).fold(f64::MAX, f64::min) - margin;
+                let y0 = run.iter().map(|m| m[1]).fold(f64::MAX, f64::min) - margin;
+                let x1 = run.iter().map(|m| m[2]).fold(f64::MIN, f64::max) + margin;
+                let y1 = run.iter().map(|m| m[3]).fold(f64::MIN, f64::max) + margin;
+                found.extend(RelRect::new(x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h).clipped());
+            }
+        }
+    }
+    found
+}

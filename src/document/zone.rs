@@ -186,7 +186,7 @@ const CONFUSABLE: [(u8, u8); 7] = [
     (b'Z', b'2'),
 ];
 
-fn partners(c: u8) -> impl Iterator<Item = u8> {
+pub(super) fn partners(c: u8) -> impl Iterator<Item = u8> {
     CONFUSABLE.iter().filter_map(move |&(a, b)| {
         if a == c {
             Some(b)
@@ -350,9 +350,13 @@ fn patch(grey: &Grey, grid: &Grid, t: &Templates, l: usize, i: usize, stretch: f
     // proportions: a line's measured height is less exact (OCR-B's digits stand taller
     // than its capitals, and a line of fillers has few capitals).
     let sx = grid.pitch / f64::from(t.pitch);
-    let sy = sx * stretch;
-    let cap = f64::from(CAP) * sy;
-    let top = cy - cap / 2.0;
+    patch_at(grey, t, (cx, cy), sx, sx * stretch)
+}
+
+/// The ink (dark = high) of a cell centred at `centre`, sampled at `sx`, `sy` image
+/// pixels per template pixel, in template geometry with [`SHIFT`] pixels of margin.
+pub fn patch_at(grey: &Grey, t: &Templates, (cx, cy): (f64, f64), sx: f64, sy: f64) -> Vec<f32> {
+    let top = cy - f64::from(CAP) * sy / 2.0;
     let (pw, ph) = (t.width + 2 * SHIFT, t.height + 2 * SHIFT);
     let mut out = Vec::with_capacity(pw * ph);
     for v in 0..ph {

@@ -265,6 +265,9 @@ pub struct LocatedFields {
     /// printed in the visual zone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub document_number: Vec<crate::imaging::RelRect>,
+    /// One of those places is the number printed in the visual zone.
+    #[serde(default)]
+    pub number_in_visual_zone: bool,
 }
 
 /// The portrait found on a document: the face box in the pixels of the image it was found

@@ -31,7 +31,7 @@ pub use quality::{
     ANALYSIS_LONG_SIDE, AnalysisImage, MeasuredOn, QualityMetrics, QualityThresholds, evaluate,
     measure,
 };
-pub use redact::{FILL, redact_crop, redact_original, regions};
+pub use redact::{FILL, FoundFields, portrait_around, redact_crop, redact_original, regions};
 
 use image::RgbImage;
 use serde::Deserialize;

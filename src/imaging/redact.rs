@@ -10,21 +10,68 @@ use crate::domain::RedactionTarget;
 /// The colour of redacted areas.
 pub const FILL: Rgb<u8> = Rgb([0, 0, 0]);
 
-/// The boxes (fractions of the upright crop) to hide for `targets`. `portrait` overrides the
-/// layout's default portrait box, e.g. with the face a detector found.
-pub fn regions(
-    layout: &Layout,
-    targets: &[RedactionTarget],
-    portrait: Option<RelRect>,
-) -> Vec<RelRect> {
-    targets
-        .iter()
-        .filter_map(|&t| match (t, portrait) {
-            (RedactionTarget::Portrait, Some(p)) => Some(p),
-            _ => layout.region(t),
-        })
-        .filter_map(RelRect::clipped)
-        .collect()
+/// What was found on a crop, as fractions of it, for redaction to cover.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FoundFields {
+    /// The machine-readable zone as read.
+    pub mrz: Option<RelRect>,
+    /// Every place the document number was found (its cells in the zone, its print in the
+    /// visual zone).
+    pub document_number: Vec<RelRect>,
+    /// The document number was also found in the visual zone, so the layout's generic box
+    /// need not stand in for it.
+    pub number_in_visual_zone: bool,
+    /// Face boxes found on the document: the portrait's first, then any secondary
+    /// ("ghost") portrait.
+    pub faces: Vec<RelRect>,
+}
+
+/// The printed portrait around a face box: head, hair and shoulders, as an ICAO portrait
+/// frames them (the face about half the photo's height and width), so hiding it hides the
+/// whole photograph and not only the face.
+pub fn portrait_around(face: RelRect) -> RelRect {
+    let (cx, _) = face.centre();
+    let (w, h) = (face.w * 2.1, face.h * 2.5);
+    RelRect::new(cx - w / 2.0, face.y - face.h * 0.8, w, h)
+}
+
+fn overlaps(a: &RelRect, b: &RelRect) -> bool {
+    a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
+}
+
+/// The boxes (fractions of the upright crop) to hide for `targets`, from what was found on
+/// this document, falling back to the layout's generic boxes for what was not:
+///
+/// - `mrz`: the zone as found, else the layout's zone band;
+/// - `document_number`: every place it was found, plus the layout's box unless it was found
+///   in the visual zone;
+/// - `portrait`: the whole portrait around each face found (and the layout's portrait box
+///   when it overlaps the main one), else the layout's portrait box.
+pub fn regions(layout: &Layout, targets: &[RedactionTarget], found: &FoundFields) -> Vec<RelRect> {
+    let mut out = Vec::new();
+    for &t in targets {
+        match t {
+            RedactionTarget::Mrz => out.extend(found.mrz.or(layout.mrz)),
+            RedactionTarget::DocumentNumber => {
+                out.extend(found.document_number.iter().copied());
+                if !found.number_in_visual_zone {
+                    out.push(layout.document_number);
+                }
+            }
+            RedactionTarget::Portrait => match found.faces.split_first() {
+                Some((main, ghosts)) => {
+                    let main = portrait_around(*main);
+                    if overlaps(&main, &layout.portrait) {
+                        out.push(layout.portrait);
+                    }
+                    out.push(main);
+                    out.extend(ghosts.iter().map(|g| portrait_around(*g)));
+                }
+                None => out.push(layout.portrait),
+            },
+        }
+    }
+    out.into_iter().filter_map(RelRect::clipped).collect()
 }
 
 /// Fill `boxes` on an upright crop. Edges are rounded outward so no partly covered pixel

@@ -5,8 +5,8 @@ use image::{Rgb, RgbImage};
 use v2client::domain::{DocumentType, RedactionTarget};
 use v2client::imaging::geometry::inside_convex;
 use v2client::imaging::{
-    self, DecodeLimits, DocumentAnalysis, DocumentCheck, FILL, ImagingConfig, Point, Quad, Reason,
-    RelRect,
+    self, DecodeLimits, DocumentAnalysis, DocumentCheck, FILL, FoundFields, ImagingConfig, Point,
+    Quad, Reason, RelRect,
 };
 use v2client_testkit::synth::{self, Variant};
 
@@ -321,7 +321,7 @@ fn redaction_fills_the_fields_solid_on_crop_and_original() {
     let a = analyse(&scene.image, doc);
     let corners = a.corners.unwrap();
     let targets = RedactionTarget::ALL;
-    let boxes = imaging::regions(imaging::layout(doc), &targets, None);
+    let boxes = imaging::regions(imaging::layout(doc), &targets, &FoundFields::default());
     assert_eq!(boxes.len(), 3);
 
     let mut crop = a.crop.clone().unwrap();
@@ -371,23 +371,62 @@ fn redaction_fills_the_fields_solid_on_crop_and_original() {
 }
 
 #[test]
-fn a_detected_face_box_replaces_the_default_portrait() {
+fn a_detected_face_is_widened_to_the_whole_portrait() {
     let lay = imaging::layout(DocumentType::Passport);
-    let face = RelRect::from_pixels(100.0, 50.0, 200.0, 250.0, 1000, 704);
-    let boxes = imaging::regions(lay, &[RedactionTarget::Portrait], Some(face));
-    assert_eq!(boxes, vec![face.clipped().unwrap()]);
+    let face = RelRect::from_pixels(100.0, 150.0, 200.0, 250.0, 1000, 704);
+    let found = FoundFields {
+        faces: vec![face],
+        ..FoundFields::default()
+    };
+    let boxes = imaging::regions(lay, &[RedactionTarget::Portrait], &found);
+    // The portrait around the face, and the layout's portrait box it overlaps.
+    assert!(boxes.contains(&imaging::portrait_around(face).clipped().unwrap()));
+    assert!(boxes.contains(&lay.portrait.clipped().unwrap()));
     let mut crop = RgbImage::from_pixel(1000, 704, Rgb([200, 200, 200]));
     imaging::redact_crop(&mut crop, &boxes);
-    assert_eq!(*crop.get_pixel(150, 100), FILL);
-    assert_eq!(*crop.get_pixel(299, 299), FILL);
-    assert_ne!(*crop.get_pixel(310, 100), FILL);
+    // Hair above the face box, shoulders below it, cheeks beside it: all covered.
+    for (x, y) in [(200, 60), (200, 560), (40, 300), (330, 300), (150, 200)] {
+        assert_eq!(*crop.get_pixel(x, y), FILL, "{x},{y}");
+    }
+    // Far from the portrait nothing is touched.
+    assert_ne!(*crop.get_pixel(700, 300), FILL);
+    // A second, smaller face (a ghost portrait) is covered too.
+    let ghost = RelRect::from_pixels(800.0, 400.0, 60.0, 75.0, 1000, 704);
+    let found = FoundFields {
+        faces: vec![face, ghost],
+        ..FoundFields::default()
+    };
+    let boxes = imaging::regions(lay, &[RedactionTarget::Portrait], &found);
+    assert!(boxes.contains(&imaging::portrait_around(ghost).clipped().unwrap()));
     // Driving licences have no MRZ: asking for it hides nothing rather than guessing.
     let none = imaging::regions(
         imaging::layout(DocumentType::DrivingLicence),
         &[RedactionTarget::Mrz],
-        None,
+        &FoundFields::default(),
     );
     assert!(none.is_empty());
+}
+
+#[test]
+fn a_number_found_in_the_visual_zone_replaces_the_generic_box() {
+    let lay = imaging::layout(DocumentType::IdCard);
+    let zone_cells = RelRect::new(0.2, 0.75, 0.3, 0.06);
+    let printed = RelRect::new(0.1, 0.5, 0.3, 0.06);
+    let found = FoundFields {
+        document_number: vec![zone_cells, printed],
+        number_in_visual_zone: true,
+        ..FoundFields::default()
+    };
+    let boxes = imaging::regions(lay, &[RedactionTarget::DocumentNumber], &found);
+    let clipped = |r: RelRect| r.clipped().unwrap();
+    assert_eq!(boxes, vec![clipped(zone_cells), clipped(printed)]);
+    // Not found in the visual zone: the layout's box stands in for it as well.
+    let found = FoundFields {
+        document_number: vec![zone_cells],
+        ..FoundFields::default()
+    };
+    let boxes = imaging::regions(lay, &[RedactionTarget::DocumentNumber], &found);
+    assert_eq!(boxes, vec![clipped(zone_cells), clipped(lay.document_number)]);
 }
 
 #[test]

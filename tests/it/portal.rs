@@ -769,11 +769,18 @@ async fn redaction_blacks_out_the_mrz(db: Db) {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let img = image::load_from_memory(&r.body).unwrap().to_luma8();
-    let mrz = layout(DocumentType::Passport)
-        .region(RedactionTarget::Mrz)
-        .unwrap();
+    // Where the zone is printed on the generated page: every character cell of it.
+    let lay = layout(DocumentType::Passport);
+    let g = v2client_testkit::mrz::ZoneGeometry::of(DocumentType::Passport);
+    let first_top = g.last_baseline_mm - g.line_pitch_mm - g.cap_mm;
+    let mrz = v2client::imaging::RelRect::new(
+        g.left_mm / lay.width_mm,
+        first_top / lay.height_mm,
+        44.0 * g.char_pitch_mm / lay.width_mm,
+        (g.last_baseline_mm - first_top) / lay.height_mm,
+    );
     let (w, h) = (f64::from(img.width()), f64::from(img.height()));
-    // The inside of the band (a small margin for JPEG edges) is solid black.
+    // The inside of the printed zone (a small margin for JPEG edges) is solid black.
     let (x0, x1) = ((mrz.x * w) as u32 + 4, ((mrz.x + mrz.w) * w) as u32 - 4);
     let (y0, y1) = ((mrz.y * h) as u32 + 4, ((mrz.y + mrz.h) * h) as u32 - 4);
     let mut max = 0u8;
