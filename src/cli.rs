@@ -44,6 +44,9 @@ enum Command {
     /// Run the face models on photos (for operators and support).
     #[command(subcommand)]
     Faces(FacesCommand),
+    /// Read documents as the built-in backend does (for operators and support).
+    #[command(subcommand)]
+    Document(DocumentCommand),
 }
 
 #[derive(Subcommand)]
@@ -62,6 +65,30 @@ enum FacesCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DocumentCommand {
+    /// Find the document in a photo, straighten it and read its machine-readable zone. Exits
+    /// 0 when the zone is read, also when a check digit fails (`valid` is then false);
+    /// non-zero when there is no document, no zone, or no legible zone.
+    Read {
+        image: std::path::PathBuf,
+        /// The document the photo shows.
+        #[arg(long = "type", default_value = "passport", value_parser = document_type_parser())]
+        doc_type: crate::domain::DocumentType,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `--type`: the document types by their API names, listed in `--help`.
+fn document_type_parser()
+-> impl clap::builder::TypedValueParser<Value = crate::domain::DocumentType> {
+    use crate::domain::DocumentType;
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(DocumentType::ALL.map(DocumentType::as_str))
+        .try_map(|name| name.parse::<DocumentType>())
 }
 
 #[derive(Subcommand)]
@@ -250,6 +277,7 @@ pub async fn main() -> ExitCode {
         Command::Healthcheck => healthcheck(settings).await,
         Command::Engine => engine(settings).await,
         Command::Faces(cmd) => faces_command(settings, cmd),
+        Command::Document(cmd) => document_command(settings, cmd),
     };
     match result {
         Ok(code) => code,
@@ -498,15 +526,19 @@ fn load_photo(
     settings: &Settings,
     path: &std::path::Path,
 ) -> Result<image::RgbImage, (&'static str, String)> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let bytes = read_input(path)?;
+    crate::imaging::decode(&bytes, &settings.backend.imaging.limits)
+        .map(|d| d.image)
+        .map_err(|e| (e.code(), format!("{}: {e}", path.display())))
+}
+
+fn read_input(path: &std::path::Path) -> Result<Vec<u8>, (&'static str, String)> {
+    std::fs::read(path).map_err(|e| {
         (
             "FILE_UNREADABLE",
             format!("cannot read {}: {e}", path.display()),
         )
-    })?;
-    crate::imaging::decode(&bytes, &settings.backend.imaging.limits)
-        .map(|d| d.image)
-        .map_err(|e| (e.code(), format!("{}: {e}", path.display())))
+    })
 }
 
 fn no_face(path: &std::path::Path) -> (&'static str, String) {
@@ -566,6 +598,105 @@ fn faces_liveness(
         threshold,
         spoof_suspected: score > threshold,
     })
+}
+
+/// `v2client document read`: the zone's fields as one JSON object (the `results.document.mrz`
+/// shape) or a line of text; failures are `{"error", "details", "code"}` and exit 1, as for
+/// `faces`. The photo's quality gates are not applied: a photo the portal would refuse as
+/// blurry may still be read here.
+fn document_command(settings: Settings, cmd: DocumentCommand) -> CliResult {
+    let DocumentCommand::Read {
+        image,
+        doc_type,
+        json,
+    } = cmd;
+    match document_read(&settings, &image, doc_type) {
+        Ok(mrz) if json => println!("{}", serde_json::to_value(&mrz)?),
+        Ok(mrz) => println!("{}", mrz_line(&mrz)),
+        Err((code, details)) => {
+            if json {
+                let error = "The document could not be read";
+                println!(
+                    "{}",
+                    serde_json::json!({"error": error, "details": details, "code": code})
+                );
+            } else {
+                eprintln!("v2client: {details} ({code})");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Decode under the instance's limits, find and straighten the document, read its zone.
+fn document_read(
+    settings: &Settings,
+    path: &std::path::Path,
+    doc: crate::domain::DocumentType,
+) -> Result<crate::domain::mrz::Mrz, (&'static str, String)> {
+    use crate::document::MrzOutcome;
+    let bytes = read_input(path)?;
+    let analysis = crate::imaging::analyse_document(&bytes, doc, &settings.backend.imaging)
+        .map_err(|e| (e.code(), format!("{}: {e}", path.display())))?;
+    let crop = analysis.crop.ok_or_else(|| {
+        (
+            crate::imaging::Reason::DocumentNotFound.code(),
+            format!("no {} found in {}", doc.as_str(), path.display()),
+        )
+    })?;
+    let reading = crate::document::read_mrz(&crop);
+    match (reading.outcome, reading.mrz) {
+        // Read, or read with a failing check digit: the fields say which.
+        (_, Some(mrz)) => Ok(mrz),
+        (MrzOutcome::NotFound, None) => Err((
+            "MRZ_NOT_FOUND",
+            format!(
+                "no machine-readable zone on the document in {}",
+                path.display()
+            ),
+        )),
+        (_, None) => Err((
+            "MRZ_UNREADABLE",
+            format!(
+                "the machine-readable zone in {} is not legible",
+                path.display()
+            ),
+        )),
+    }
+}
+
+/// A read zone as one line of text.
+fn mrz_line(m: &crate::domain::mrz::Mrz) -> String {
+    let date = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "unknown".into(), |d| d.to_string());
+    let failed: Vec<&str> = [
+        ("document_number", m.checks.document_number),
+        ("date_of_birth", m.checks.date_of_birth),
+        ("date_of_expiry", m.checks.date_of_expiry),
+        ("composite", m.checks.composite),
+        ("personal_number", m.checks.personal_number.unwrap_or(true)),
+    ]
+    .into_iter()
+    .filter_map(|(name, ok)| (!ok).then_some(name))
+    .collect();
+    format!(
+        "{} {} {} {}: {}, {} ({}), {}, born {}, expires {}: {}",
+        <&str>::from(m.format),
+        m.document_code,
+        m.issuing_state,
+        m.document_number,
+        m.surname,
+        m.given_names,
+        m.sex,
+        m.nationality,
+        date(m.date_of_birth),
+        date(m.date_of_expiry),
+        if m.valid {
+            "every check digit agrees".to_owned()
+        } else {
+            format!("check digits FAIL: {}", failed.join(", "))
+        }
+    )
 }
 
 async fn migrate(settings: Settings) -> CliResult {

@@ -290,3 +290,82 @@ pub fn print_zone(img: &mut RgbImage, doc: DocumentType, lines: &[String]) {
         );
     }
 }
+
+/// A date of the zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateField {
+    Birth,
+    Expiry,
+}
+
+/// `lines` (a TD1, TD2 or TD3 zone) with one digit of a date changed and every check digit
+/// left as it was: what an edit of the printed date that does not recompute the checks
+/// leaves. The new date is still a calendar date (a year digit, or the day's units kept
+/// within 1–28), so only the check digits can tell.
+pub fn tamper_date(lines: &[String], field: DateField, rng: &mut Rng) -> Vec<String> {
+    // TD1: line 2, birth in cells 0–5, expiry in 8–13; TD2 and TD3: line 2, 13–18 and 21–26.
+    let (line, start) = match (lines.len(), field) {
+        (3, DateField::Birth) => (1, 0),
+        (3, DateField::Expiry) => (1, 8),
+        (_, DateField::Birth) => (1, 13),
+        (_, DateField::Expiry) => (1, 21),
+    };
+    let mut chars: Vec<char> = lines[line].chars().collect();
+    let digit = |c: char| c.to_digit(10).expect("a printed date is digits");
+    // Which of YYMMDD: the two year digits or the day's units.
+    let at = [0, 1, 5][(rng.next_u64() % 3) as usize];
+    let old = digit(chars[start + at]);
+    let allowed: Vec<u32> = (0..10)
+        .filter(|&d| d != old)
+        .filter(|&d| at != 5 || (1..=28).contains(&(digit(chars[start + 4]) * 10 + d)))
+        .collect();
+    let new = allowed[(rng.next_u64() % allowed.len() as u64) as usize];
+    chars[start + at] = char::from_digit(new, 10).expect("a digit");
+    let mut out = lines.to_vec();
+    out[line] = chars.into_iter().collect();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tampered_date_differs_in_one_digit_and_fails_its_check() {
+        let mut rng = Rng::new(9);
+        for doc in [DocumentType::Passport, DocumentType::IdCard] {
+            for i in 0..40 {
+                let lines = Holder::random(doc, &mut rng).zone(doc);
+                let field = if i % 2 == 0 {
+                    DateField::Birth
+                } else {
+                    DateField::Expiry
+                };
+                let tampered = tamper_date(&lines, field, &mut rng);
+                let changed: Vec<(char, char)> = lines
+                    .concat()
+                    .chars()
+                    .zip(tampered.concat().chars())
+                    .filter(|(a, b)| a != b)
+                    .collect();
+                assert_eq!(changed.len(), 1, "{lines:?} {tampered:?}");
+                assert!(changed[0].1.is_ascii_digit());
+                // The date's own check digit (weights 7, 3, 1 are prime to 10, so any
+                // one changed digit changes it) no longer agrees.
+                let start = match (doc, field) {
+                    (DocumentType::Passport, DateField::Birth) => 13,
+                    (DocumentType::Passport, DateField::Expiry) => 21,
+                    (_, DateField::Birth) => 0,
+                    (_, DateField::Expiry) => 8,
+                };
+                let l = &tampered[1];
+                let check = l[start + 6..start + 7].chars().next().unwrap();
+                assert!(!mrz::verify(&l[start..start + 6], check), "{tampered:?}");
+                assert!(mrz::verify(
+                    &lines[1][start..start + 6],
+                    lines[1][start + 6..].chars().next().unwrap()
+                ));
+            }
+        }
+    }
+}

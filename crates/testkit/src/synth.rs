@@ -58,13 +58,9 @@ pub fn document_face(doc: DocumentType, width: u32, seed: u64) -> (RgbImage, Lay
         width.max(64),
         (f64::from(width.max(64)) / lay.aspect()).round() as u32,
     );
-    let (wf, hf) = (f64::from(w), f64::from(h));
+    let wf = f64::from(w);
     let mut rng = Rng::new(seed ^ 0xD0C);
-    let mut img = RgbImage::from_fn(w, h, |x, y| {
-        // Faint guilloche-like waves, as security print has.
-        let t = (f64::from(x) * 0.05 + (f64::from(y) * 0.03).sin() * 3.0).sin() * 5.0;
-        Rgb([(228.0 + t) as u8, (226.0 + t) as u8, (214.0 - t) as u8])
-    });
+    let mut img = card_stock(w, h);
     fill(
         &mut img,
         RelRect::new(0.0, 0.0, 1.0, 0.12),
@@ -114,7 +110,23 @@ pub fn document_face(doc: DocumentType, width: u32, seed: u64) -> (RgbImage, Lay
     }
     // Round the corners (ID-1: 3.18 mm radius); outside the rounding is made transparent by
     // [`photo`], so mark it with a colour that cannot occur in the print.
-    let r = 3.18 / lay.width_mm * wf;
+    round_corners(&mut img, 3.18 / lay.width_mm * wf);
+    (img, lay)
+}
+
+pub(crate) const TRANSPARENT: Rgb<u8> = Rgb([255, 0, 255]);
+
+/// Blank card stock: light, with faint guilloche-like waves, as security print has.
+pub(crate) fn card_stock(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let t = (f64::from(x) * 0.05 + (f64::from(y) * 0.03).sin() * 3.0).sin() * 5.0;
+        Rgb([(228.0 + t) as u8, (226.0 + t) as u8, (214.0 - t) as u8])
+    })
+}
+
+/// Mark what lies outside corners rounded to radius `r` px as [`TRANSPARENT`].
+pub(crate) fn round_corners(img: &mut RgbImage, r: f64) {
+    let (wf, hf) = (f64::from(img.width()), f64::from(img.height()));
     for (x, y, px) in img.enumerate_pixels_mut() {
         let (fx, fy) = (f64::from(x) + 0.5, f64::from(y) + 0.5);
         let qx = if fx < r {
@@ -135,12 +147,9 @@ pub fn document_face(doc: DocumentType, width: u32, seed: u64) -> (RgbImage, Lay
             *px = TRANSPARENT;
         }
     }
-    (img, lay)
 }
 
-const TRANSPARENT: Rgb<u8> = Rgb([255, 0, 255]);
-
-fn fill(img: &mut RgbImage, r: RelRect, c: Rgb<u8>) {
+pub(crate) fn fill(img: &mut RgbImage, r: RelRect, c: Rgb<u8>) {
     let (w, h) = (f64::from(img.width()), f64::from(img.height()));
     let (x0, y0) = ((r.x * w) as u32, (r.y * h) as u32);
     let (x1, y1) = (
@@ -155,7 +164,7 @@ fn fill(img: &mut RgbImage, r: RelRect, c: Rgb<u8>) {
 }
 
 /// An ellipse (centre and radii as fractions of the image) clipped to `clip`.
-fn ellipse(
+pub(crate) fn ellipse(
     img: &mut RgbImage,
     clip: RelRect,
     (cx, cy): (f64, f64),
@@ -281,7 +290,7 @@ pub fn photo_at(
 }
 
 /// A wood-like table: dark, grained and noisy, so the detector cannot rely on flat colour.
-fn background(width: u32, height: u32, seed: u64) -> RgbImage {
+pub(crate) fn background(width: u32, height: u32, seed: u64) -> RgbImage {
     let mut rng = Rng::new(seed);
     let phase = rng.range(0.0, std::f64::consts::TAU);
     let freq = rng.range(0.015, 0.03);
@@ -341,7 +350,7 @@ fn glare(face: &mut RgbImage) {
 
 /// Draw `face` so its corners land on `corners` (bilinear sampling through the inverse
 /// homography; the rounded-off corners stay background).
-fn composite(img: &mut RgbImage, face: &RgbImage, corners: &Quad) {
+pub(crate) fn composite(img: &mut RgbImage, face: &RgbImage, corners: &Quad) {
     let (fw, fh) = (f64::from(face.width()), f64::from(face.height()));
     let Some(inv) = Homography::rect_to(fw, fh, corners).and_then(|h| h.inverse()) else {
         return;
