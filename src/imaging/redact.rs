@@ -26,13 +26,13 @@ pub struct FoundFields {
     pub faces: Vec<RelRect>,
 }
 
-/// The printed portrait around a face box: head, hair and shoulders, as an ICAO portrait
-/// frames them (the face about half the photo's height and width), so hiding it hides the
-/// whole photograph and not only the face.
+/// The printed portrait around a face box: head, hair and shoulders, generously (a
+/// detector's box runs from the brows to the chin, and an ICAO portrait frames the head at
+/// 70–80 % of its height), so hiding it hides the whole photograph and not only the face.
 pub fn portrait_around(face: RelRect) -> RelRect {
     let (cx, _) = face.centre();
-    let (w, h) = (face.w * 2.1, face.h * 2.5);
-    RelRect::new(cx - w / 2.0, face.y - face.h * 0.8, w, h)
+    let (w, h) = (face.w * 2.8, face.h * 3.2);
+    RelRect::new(cx - w / 2.0, face.y - face.h * 1.1, w, h)
 }
 
 fn overlaps(a: &RelRect, b: &RelRect) -> bool {

@@ -426,7 +426,10 @@ fn a_number_found_in_the_visual_zone_replaces_the_generic_box() {
         ..FoundFields::default()
     };
     let boxes = imaging::regions(lay, &[RedactionTarget::DocumentNumber], &found);
-    assert_eq!(boxes, vec![clipped(zone_cells), clipped(lay.document_number)]);
+    assert_eq!(
+        boxes,
+        vec![clipped(zone_cells), clipped(lay.document_number)]
+    );
 }
 
 #[test]

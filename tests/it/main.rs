@@ -28,6 +28,7 @@ mod openapi;
 mod outage;
 mod portal;
 mod portal_pages;
+mod redaction;
 mod server;
 mod store;
 mod throttle;
