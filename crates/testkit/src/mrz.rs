@@ -136,7 +136,7 @@ impl Holder {
             date_of_birth: day(rng, 1940, 2006),
             date_of_expiry: day(rng, 2027, 2036),
             sex: ['M', 'F', '<'][(rng.next_u64() % 3) as usize],
-            optional_data: if rng.next_u64() % 2 == 0 {
+            optional_data: if rng.next_u64().is_multiple_of(2) {
                 String::new()
             } else {
                 format!("{}", 100_000 + rng.next_u64() % 900_000)
