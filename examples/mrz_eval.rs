@@ -31,9 +31,8 @@ use v2client_testkit::card::{self, FaceLayout, Shot};
 use v2client_testkit::mrz::{DateField, Holder, tamper_date};
 use v2client_testkit::synth::Rng;
 
-/// The targets: share of zones read exactly, and altered zones reported valid.
+/// The target share of zones read exactly; no altered zone may be reported valid.
 const EXACT_TARGET: f64 = 0.99;
-const ALTERED_VALID_TARGET: usize = 0;
 
 struct Args {
     count: usize,
@@ -372,9 +371,9 @@ fn main() -> ExitCode {
             println!("{m}");
         }
     }
-    let pass = all.rate() >= EXACT_TARGET && altered_valid.len() == ALTERED_VALID_TARGET;
+    let pass = all.rate() >= EXACT_TARGET && altered_valid.is_empty();
     println!(
-        "\ntargets: read exactly ≥ {:.0} %: {:.1} %; altered reported valid = {ALTERED_VALID_TARGET}: {} → {}",
+        "\ntargets: read exactly ≥ {:.0} %: {:.1} %; altered reported valid = 0: {} → {}",
         EXACT_TARGET * 100.0,
         100.0 * all.rate(),
         altered_valid.len(),
