@@ -14,6 +14,12 @@ use crate::domain::mrz::{Mrz, MrzChecks, MrzFormat};
 const UNSURE_MARGIN: f32 = 0.06;
 /// A cell whose best match correlates less than this is unsure.
 const UNSURE_SCORE: f32 = 0.55;
+/// A cell scoring this far below its line's typical cell is unsure.
+const OUTLIER_DROP: f32 = 0.15;
+/// How close a look-alike of the other class must score to take its neighbours' class.
+const CLASS_MARGIN: f32 = 0.1;
+/// How close an alternative must score to be considered for a state code.
+const STATE_MARGIN: f32 = 0.15;
 
 /// What a position of the zone may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,6 +254,11 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
                 .collect()
         })
         .collect();
+    mark_outliers(&mut zone);
+    prefer_neighbours_class(&mut zone);
+    for (line, range) in state_codes(format) {
+        fix_state_code(&mut zone[line], range);
+    }
     let digits = check_digits(format);
     let mut failing = Vec::new();
     for digit in &digits {
@@ -379,6 +390,100 @@ fn text(zone: &[Vec<Cell>], cells: &[Cells]) -> String {
                 .map(move |i| char::from(zone[c.line][i].read))
         })
         .collect()
+}
+
+/// A cell matching its glyph much worse than the rest of its line (a smudge, a blot, a
+/// reflection) is unsure, however far ahead of the other glyphs it is.
+fn mark_outliers(zone: &mut [Vec<Cell>]) {
+    for line in zone.iter_mut() {
+        let mut scores: Vec<f32> = line.iter().map(|c| c.scores.score(c.read)).collect();
+        scores.sort_by(f32::total_cmp);
+        let typical = scores[scores.len() / 2];
+        for cell in line.iter_mut() {
+            if cell.scores.score(cell.read) < typical - OUTLIER_DROP {
+                cell.unsure = true;
+            }
+        }
+    }
+}
+
+/// In a field that may hold letters and digits, a character whose look-alike of the other
+/// class scored nearly as well takes the class of both its neighbours (`220O02` is
+/// `220002`, `WMOQ` stays letters): numbers and names run in classes, and two swaps in one
+/// field can cancel in its check digit.
+fn prefer_neighbours_class(zone: &mut [Vec<Cell>]) {
+    for line in zone.iter_mut() {
+        for i in 1..line.len().saturating_sub(1) {
+            if line[i].kind != Kind::AlphaNum {
+                continue;
+            }
+            let (before, after) = (line[i - 1].read, line[i + 1].read);
+            let read = line[i].read;
+            let best = line[i].scores.score(read);
+            for alt in partners(read) {
+                let same = |c: u8| c.is_ascii_digit() == alt.is_ascii_digit() && c != b'<';
+                if same(before) && same(after) && line[i].scores.score(alt) >= best - CLASS_MARGIN {
+                    line[i].read = alt;
+                    line[i].unsure = true;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The cells of the issuing state and the nationality.
+fn state_codes(format: MrzFormat) -> [(usize, Range<usize>); 2] {
+    match format {
+        MrzFormat::Td1 => [(0, 2..5), (1, 15..18)],
+        MrzFormat::Td2 | MrzFormat::Td3 => [(0, 2..5), (1, 10..13)],
+    }
+}
+
+/// No check digit covers a state code, but ICAO lists them: a code read that is not on the
+/// list becomes the listed code its cells' near alternatives spell with the best score, if
+/// any.
+fn fix_state_code(line: &mut [Cell], range: Range<usize>) {
+    let code =
+        |cells: &[Cell]| -> String { cells.iter().map(|c| char::from(c.read)).collect::<String>() };
+    let known = |s: &str| mrz::country_name(s.trim_end_matches('<')).is_some();
+    if known(&code(&line[range.clone()])) {
+        return;
+    }
+    let options: Vec<Vec<u8>> = line[range.clone()]
+        .iter()
+        .map(|c| {
+            let best = c.scores.score(c.read);
+            super::glyphs::ALPHABET
+                .iter()
+                .copied()
+                .filter(|&g| c.kind.allows(g) && c.scores.score(g) >= best - STATE_MARGIN)
+                .collect()
+        })
+        .collect();
+    let mut best: Option<(f32, Vec<u8>)> = None;
+    for a in &options[0] {
+        for b in &options[1] {
+            for c in &options[2] {
+                let spelled = String::from_utf8(vec![*a, *b, *c]).unwrap_or_default();
+                if !known(&spelled) {
+                    continue;
+                }
+                let cells = &line[range.clone()];
+                let total = cells[0].scores.score(*a)
+                    + cells[1].scores.score(*b)
+                    + cells[2].scores.score(*c);
+                if best.as_ref().is_none_or(|(t, _)| total > *t) {
+                    best = Some((total, vec![*a, *b, *c]));
+                }
+            }
+        }
+    }
+    if let Some((_, chars)) = best {
+        for (cell, c) in line[range].iter_mut().zip(chars) {
+            cell.read = c;
+        }
+    }
 }
 
 /// Does the check digit agree with what its cells read?

@@ -897,7 +897,6 @@ fn json_of(out: &Output) -> Value {
 }
 
 #[tokio::test]
-#[ignore = "a zone with one blotted date cell reads as MRZ_CHECK_FAILED, not MRZ_UNREADABLE: the blot is read with confidence (issue 11, open)"]
 async fn document_read_prints_the_zone_or_a_coded_error() {
     use v2client::domain::DocumentType::{DrivingLicence, IdCard, Passport};
     use v2client_testkit::mrz::Holder;
@@ -1012,7 +1011,6 @@ async fn document_read_prints_the_zone_or_a_coded_error() {
 }
 
 #[tokio::test]
-#[ignore = "the reader reports an altered date as MRZ_UNREADABLE instead of MRZ_CHECK_FAILED when the composite check covers a cell it was unsure of"]
 async fn document_read_reports_an_altered_date_as_not_valid() {
     use v2client::domain::DocumentType::IdCard;
     use v2client_testkit::mrz::{DateField, Holder, tamper_date};
