@@ -297,10 +297,10 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
 const STRETCHES: [f64; 5] = [0.9, 0.95, 1.0, 1.05, 1.1];
 
 /// How line `l` is printed and photographed: its vertical stretch, blur and vertical
-/// offset are the same for every cell, so they are measured once on every fourth cell and
+/// offset are the same for every cell, so they are measured once on every fifth cell and
 /// the line's cells are then searched only around them.
 fn calibrate(grey: &Grey, grid: &Grid, t: &Templates, l: usize) -> (f64, Search) {
-    let samples: Vec<usize> = (0..grid.chars).step_by(4).collect();
+    let samples: Vec<usize> = (0..grid.chars).step_by(5).collect();
     // Each sample's three best characters, with everything searched.
     let top: Vec<[bool; 37]> = samples
         .iter()
@@ -345,9 +345,10 @@ fn calibrate(grey: &Grey, grid: &Grid, t: &Templates, l: usize) -> (f64, Search)
     let around = |v: usize, all: &std::ops::RangeInclusive<usize>| {
         v.saturating_sub(1).max(*all.start())..=(v + 1).min(*all.end())
     };
+    // The blur is the line's; the offset may still vary by a pixel along it.
     let search = Search {
         glyphs: [true; 37],
-        blurs: around(blur, &everything.blurs),
+        blurs: blur..=blur,
         dys: around(dy, &everything.dys),
     };
     (stretch, search)
