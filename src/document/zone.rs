@@ -255,7 +255,7 @@ pub fn read(grey: &Grey, grid: &Grid) -> ZoneRead {
         })
         .collect();
     mark_outliers(&mut zone);
-    prefer_neighbours_class(&mut zone);
+    prefer_neighbours_class(&mut zone, document_number_cells(format));
     for (line, range) in state_codes(format) {
         fix_state_code(&mut zone[line], range);
     }
@@ -408,14 +408,15 @@ fn mark_outliers(zone: &mut [Vec<Cell>]) {
     }
 }
 
-/// In a field that may hold letters and digits, a character whose look-alike of the other
+/// In the optional data and personal numbers, a character whose look-alike of the other
 /// class scored nearly as well takes the class of both its neighbours (`220O02` is
-/// `220002`, `WMOQ` stays letters): numbers and names run in classes, and two swaps in one
-/// field can cancel in its check digit.
-fn prefer_neighbours_class(zone: &mut [Vec<Cell>]) {
-    for line in zone.iter_mut() {
+/// `220002`): such numbers run in classes, and two swaps in one field can cancel in its
+/// check digit. Not in the document number, whose issuers mix letters and digits freely
+/// (`Y5SF1CLB`).
+fn prefer_neighbours_class(zone: &mut [Vec<Cell>], (number_line, number): (usize, Range<usize>)) {
+    for (l, line) in zone.iter_mut().enumerate() {
         for i in 1..line.len().saturating_sub(1) {
-            if line[i].kind != Kind::AlphaNum {
+            if line[i].kind != Kind::AlphaNum || (l == number_line && number.contains(&i)) {
                 continue;
             }
             let (before, after) = (line[i - 1].read, line[i + 1].read);
