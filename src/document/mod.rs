@@ -71,11 +71,19 @@ impl MrzReading {
 pub fn read_mrz(crop: &RgbImage) -> MrzReading {
     let grey = locate::Grey::of(crop);
     let upright = read_grey(&grey);
-    if upright.outcome != MrzOutcome::NotFound {
+    if matches!(upright.outcome, MrzOutcome::Read | MrzOutcome::CheckFailed) {
         return upright;
     }
+    // Nothing legible this way up (an upside-down zone is found, but does not read): the
+    // crop turned, kept only when it reads better.
     let turned = read_grey(&grey.rotated());
-    if turned.outcome == MrzOutcome::NotFound {
+    let rank = |o: MrzOutcome| match o {
+        MrzOutcome::NotFound => 0,
+        MrzOutcome::Unreadable => 1,
+        MrzOutcome::CheckFailed => 2,
+        MrzOutcome::Read => 3,
+    };
+    if rank(turned.outcome) <= rank(upright.outcome) {
         return upright;
     }
     let flip = |r: RelRect| RelRect::new(1.0 - r.x - r.w, 1.0 - r.y - r.h, r.w, r.h);

@@ -61,3 +61,19 @@ fn zones_read_at_an_angle_and_through_jpeg() {
     }
     assert!(misread.is_empty(), "{misread:#?}");
 }
+
+#[test]
+fn an_upside_down_zone_reads_from_the_turned_crop() {
+    for doc in [DocumentType::Passport, DocumentType::IdCard] {
+        let crop = image::imageops::rotate180(&crop_of(doc, 5));
+        let reading = read_mrz(&crop);
+        assert_eq!(reading.outcome, MrzOutcome::Read, "{doc:?}");
+        assert_eq!(
+            reading.lines,
+            Holder::for_document(doc).zone(doc),
+            "{doc:?}"
+        );
+        // The zone's box is mapped back onto the crop as given: at its top.
+        assert!(reading.zone.unwrap().y < 0.3, "{doc:?}");
+    }
+}
