@@ -503,12 +503,27 @@ fn faces_command(settings: Settings, cmd: FacesCommand) -> CliResult {
             (*json, faces_liveness(&settings, &models, image))
         }
     };
+    report(
+        outcome,
+        json,
+        "The photos could not be analysed",
+        FacesReport::to_string,
+    )
+}
+
+/// Print a one-photo command's outcome: the report as JSON (or `text` of it), exit 0; or
+/// `{"error", "details", "code"}` (or a line on stderr), exit 1.
+fn report<T: serde::Serialize>(
+    outcome: Result<T, (&'static str, String)>,
+    json: bool,
+    error: &str,
+    text: impl Fn(&T) -> String,
+) -> CliResult {
     match outcome {
         Ok(report) if json => println!("{}", serde_json::to_value(&report)?),
-        Ok(report) => println!("{report}"),
+        Ok(report) => println!("{}", text(&report)),
         Err((code, details)) => {
             if json {
-                let error = "The photos could not be analysed";
                 println!(
                     "{}",
                     serde_json::json!({"error": error, "details": details, "code": code})
@@ -610,23 +625,12 @@ fn document_command(settings: Settings, cmd: DocumentCommand) -> CliResult {
         doc_type,
         json,
     } = cmd;
-    match document_read(&settings, &image, doc_type) {
-        Ok(mrz) if json => println!("{}", serde_json::to_value(&mrz)?),
-        Ok(mrz) => println!("{}", mrz_line(&mrz)),
-        Err((code, details)) => {
-            if json {
-                let error = "The document could not be read";
-                println!(
-                    "{}",
-                    serde_json::json!({"error": error, "details": details, "code": code})
-                );
-            } else {
-                eprintln!("v2client: {details} ({code})");
-            }
-            return Ok(ExitCode::FAILURE);
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    report(
+        document_read(&settings, &image, doc_type),
+        json,
+        "The document could not be read",
+        mrz_line,
+    )
 }
 
 /// Decode under the instance's limits, find and straighten the document, read its zone.
