@@ -238,6 +238,9 @@ pub struct Strings {
     pub expired_body: String,
     pub completed_title: String,
     pub completed_body: String,
+    /// The operator erased the verification before the user finished.
+    pub closed_title: String,
+    pub closed_body: String,
     pub ui: Ui,
     /// Checked against [`REASON_CODES`] when parsed; ordered by [`Lang::reasons`].
     #[serde(skip_serializing)]
