@@ -82,8 +82,18 @@ impl Actor {
 }
 
 /// What was done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantArray,
+)]
 pub enum Action {
     #[serde(rename = "verification.viewed")]
     #[strum(serialize = "verification.viewed")]
@@ -208,7 +218,11 @@ impl AuditEvent {
             self.target.clone().unwrap_or_default(),
             detail.unwrap_or_default(),
         ];
-        cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",")
+        cells
+            .iter()
+            .map(|c| csv_cell(c))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 

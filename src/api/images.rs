@@ -12,11 +12,11 @@ use crate::auth::AuthedKey;
 use crate::body::QueryPairs;
 use crate::domain::results::DocumentMetrics;
 use crate::domain::{Attempt, AttemptOutcome, RedactionTarget, Step};
-use crate::ratelimit::ClientAddr;
-use crate::store::ApiKeyRecord;
 use crate::error::ApiError;
 use crate::imaging::{self, Point, Quad, RelRect};
 use crate::openapi::{Binary, ErrorResponse, VerificationPath};
+use crate::ratelimit::ClientAddr;
+use crate::store::ApiKeyRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "lowercase")]

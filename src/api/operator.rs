@@ -85,7 +85,8 @@ pub async fn list(
     query: QueryPairs,
 ) -> Result<Json<VerificationList>, ApiError> {
     let q = list_query(&key.id, &query)?;
-    let limit = q.limit as usize;
+    // The query asks for one more than a page.
+    let limit = q.limit as usize - 1;
     let mut found = state.store.list_verifications(&q, Utc::now()).await?;
     // One more than asked tells whether another page follows.
     let more = found.len() > limit;
@@ -118,7 +119,11 @@ fn list_query(key_id: &str, query: &QueryPairs) -> Result<VerificationQuery, Api
             .parse::<u32>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| invalid(format!("limit must be a whole number from 1 to {MAX_LIMIT}")))?,
+            .ok_or_else(|| {
+                invalid(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
     };
     let status = query
         .get("status")
@@ -226,7 +231,8 @@ pub async fn review(
 ) -> Result<Response, ApiError> {
     let request = request.ok_or_else(|| {
         ApiError::InvalidRequest(
-            "send {\"decision\": \"verified\" | \"rejected\", \"reason\": …, \"reviewer\": …}".into(),
+            "send {\"decision\": \"verified\" | \"rejected\", \"reason\": …, \"reviewer\": …}"
+                .into(),
         )
     })?;
     let v = super::owned_verification(&state, &key, &id).await?;
@@ -250,7 +256,14 @@ pub async fn review(
     {
         return replay(existing, &fingerprint, None);
     }
-    let decided = match operator::review(state.store.as_ref(), v, review, &Actor::api_key(&key, from)).await {
+    let decided = match operator::review(
+        state.store.as_ref(),
+        v,
+        review,
+        &Actor::api_key(&key, from),
+    )
+    .await
+    {
         Ok(decided) => decided,
         // The same request sent twice at once: the one that lost answers what the winner
         // recorded.

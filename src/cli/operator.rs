@@ -154,7 +154,10 @@ pub async fn verifications(settings: Settings, cmd: VerificationsCommand) -> Cli
             if json {
                 print_details(store.as_ref(), erased).await?;
             } else {
-                println!("{} erased: its images and personal data are gone", erased.id);
+                println!(
+                    "{} erased: its images and personal data are gone",
+                    erased.id
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -241,9 +244,15 @@ fn line(v: &Verification) -> String {
     .to_owned()
 }
 
-async fn print_details(store: &dyn Store, v: Verification) -> Result<(), Box<dyn std::error::Error>> {
+async fn print_details(
+    store: &dyn Store,
+    v: Verification,
+) -> Result<(), Box<dyn std::error::Error>> {
     let attempts = store.list_attempts(&v.id).await?;
-    println!("{}", serde_json::to_string(&Details::new(v, Some(attempts)))?);
+    println!(
+        "{}",
+        serde_json::to_string(&Details::new(v, Some(attempts)))?
+    );
     Ok(())
 }
 

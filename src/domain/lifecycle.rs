@@ -783,11 +783,7 @@ mod tests {
                 t0(),
                 Ok((
                     Rejected,
-                    vec![(
-                        Completed,
-                        Rejected,
-                        Some(vec!["OPERATOR_REJECTED".into()]),
-                    )],
+                    vec![(Completed, Rejected, Some(vec!["OPERATOR_REJECTED".into()]))],
                 )),
             ),
             (

@@ -431,7 +431,10 @@ mod tests {
             id: "ver_0123456789abcdef0123456789abcdef".into(),
         };
         let text = c.encode();
-        assert!(text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(ListCursor::decode(&text), Some(c));
         for bad in ["", "x", "aGVsbG8", "MTIz", "bm90LmFuLmlk", &"A".repeat(400)] {
             assert_eq!(ListCursor::decode(bad), None, "{bad}");

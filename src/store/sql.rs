@@ -16,8 +16,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, Pool, Type};
 
 use super::dialect::{Dialect, RowsAffected};
 use super::rows::{
-    AttemptRow, AuditRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
-    VerificationWithAttemptsRow, convert,
+    AttemptRow, AuditRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow,
+    VerificationRow, VerificationWithAttemptsRow, convert,
 };
 use super::{
     ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError,
@@ -259,15 +259,15 @@ where
         let mut tx = self.pool.begin().await?;
         insert.execute(&mut *tx).await?;
         let inserted = sqlx::query(INSERT_IDEMPOTENCY)
-        .bind(rec.key_id.as_str())
-        .bind(rec.idempotency_key.as_str())
-        .bind(rec.request_hash.as_str())
-        .bind(rec.verification_id.as_str())
-        .bind(rec.response.as_str())
-        .bind(rec.created_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+            .bind(rec.key_id.as_str())
+            .bind(rec.idempotency_key.as_str())
+            .bind(rec.request_hash.as_str())
+            .bind(rec.verification_id.as_str())
+            .bind(rec.response.as_str())
+            .bind(rec.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if inserted == 0 {
             tx.rollback().await?;
             let existing = self
@@ -298,15 +298,15 @@ where
 
     async fn insert_idempotency(&self, rec: &IdempotencyRecord) -> Result<bool, StoreError> {
         let inserted = sqlx::query(INSERT_IDEMPOTENCY)
-        .bind(rec.key_id.as_str())
-        .bind(rec.idempotency_key.as_str())
-        .bind(rec.request_hash.as_str())
-        .bind(rec.verification_id.as_str())
-        .bind(rec.response.as_str())
-        .bind(rec.created_at)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+            .bind(rec.key_id.as_str())
+            .bind(rec.idempotency_key.as_str())
+            .bind(rec.request_hash.as_str())
+            .bind(rec.verification_id.as_str())
+            .bind(rec.response.as_str())
+            .bind(rec.created_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         Ok(inserted == 1)
     }
 

@@ -5,10 +5,10 @@
 use serde_json::json;
 
 use crate::audit::{self, Action, Actor, AuditEvent};
+use crate::blobs::BlobStore;
 use crate::domain::lifecycle::{self, Change, Refused, Review};
 use crate::domain::verification::now;
 use crate::domain::{Status, Verification, VerificationId};
-use crate::blobs::BlobStore;
 use crate::error::ApiError;
 use crate::store::Store;
 use crate::webhooks::NewEvent;

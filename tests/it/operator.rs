@@ -94,7 +94,12 @@ async fn ids_of(app: &TestApp, query: &str) -> Vec<String> {
     let r = app
         .get(&format!("/api/verifications?{query}"), Some(app.key()))
         .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     r.json()["verifications"]
         .as_array()
         .unwrap()
@@ -110,8 +115,10 @@ async fn pages_neither_repeat_nor_skip_while_new_verifications_arrive(db: Db) {
     let mut existing = Vec::new();
     for i in 0..23 {
         existing.push(
-            app.new_verification(Some(json!({"extra_data": {"reference_id": format!("R-{i}")}})))
-                .await,
+            app.new_verification(Some(
+                json!({"extra_data": {"reference_id": format!("R-{i}")}}),
+            ))
+            .await,
         );
     }
     // Another key's verifications never show.
@@ -215,7 +222,10 @@ async fn the_list_filters_by_status_time_and_reference(db: Db) {
     // Another key sees none of them.
     let (_, other) = app.new_key(KeySettings::default()).await;
     let r = app
-        .get("/api/verifications?status=needs_manual_review", Some(other.expose()))
+        .get(
+            "/api/verifications?status=needs_manual_review",
+            Some(other.expose()),
+        )
         .await;
     assert_eq!(r.json()["verifications"], json!([]));
     assert_eq!(r.json()["next_cursor"], Value::Null);
@@ -244,10 +254,15 @@ async fn the_list_refuses_bad_parameters_in_the_error_shape(db: Db) {
     }
     let long = "x".repeat(300);
     let r = app
-        .get(&format!("/api/verifications?reference={long}"), Some(app.key()))
+        .get(
+            &format!("/api/verifications?reference={long}"),
+            Some(app.key()),
+        )
         .await;
     assert_eq!(r.error_code(), "INVALID_REQUEST");
-    let r = app.get("/api/verifications?limit=100", Some(app.key())).await;
+    let r = app
+        .get("/api/verifications?limit=100", Some(app.key()))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = app.get("/api/verifications", None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
@@ -275,8 +290,7 @@ async fn hooked(app: &TestApp) -> (Receiver, WebhookSecret) {
 }
 
 async fn a_review_decides_a_flagged_case_and_the_webhook_tells_it(db: Db) {
-    let Some(app) =
-        TestApp::with_env(db, &[("V2CLIENT_WEBHOOK_ALLOW_PRIVATE", "true")]).await
+    let Some(app) = TestApp::with_env(db, &[("V2CLIENT_WEBHOOK_ALLOW_PRIVATE", "true")]).await
     else {
         return;
     };
@@ -285,7 +299,12 @@ async fn a_review_decides_a_flagged_case_and_the_webhook_tells_it(db: Db) {
     let id = v.id.to_string();
 
     let r = review(&app, &id, approve()).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let decided = r.json();
     assert_eq!(decided["status"]["current"], "verified");
     let decision = &decided["results"]["decision"];
@@ -301,7 +320,10 @@ async fn a_review_decides_a_flagged_case_and_the_webhook_tells_it(db: Db) {
     );
     // The details say the same.
     let details = app
-        .get(&format!("/api/get-verification-details/{id}"), Some(app.key()))
+        .get(
+            &format!("/api/get-verification-details/{id}"),
+            Some(app.key()),
+        )
         .await
         .json();
     assert_eq!(details["results"]["decision"], *decision);
@@ -383,7 +405,9 @@ async fn a_review_is_refused_outside_needs_manual_review(db: Db) {
         assert_eq!(r.error_code(), "INVALID_REQUEST", "{body}");
     }
     let path = format!("/api/verifications/{}/review", v.id);
-    let r = app.send(request(Method::POST, &path, app.key(), None)).await;
+    let r = app
+        .send(request(Method::POST, &path, app.key(), None))
+        .await;
     assert_eq!(r.error_code(), "INVALID_REQUEST");
     // Nothing of that changed it.
     let stored = app.db.store.get_verification(&v.id).await.unwrap().unwrap();
@@ -392,10 +416,18 @@ async fn a_review_is_refused_outside_needs_manual_review(db: Db) {
     // Another key's: 403. Unknown and malformed ids: 404.
     let (_, other) = app.new_key(KeySettings::default()).await;
     let r = app
-        .send(request(Method::POST, &path, other.expose(), Some(approve())))
+        .send(request(
+            Method::POST,
+            &path,
+            other.expose(),
+            Some(approve()),
+        ))
         .await;
     assert_eq!(r.error_code(), "ACCESS_DENIED");
-    for id in [VerificationId::generate().to_string(), "nonsense".to_owned()] {
+    for id in [
+        VerificationId::generate().to_string(),
+        "nonsense".to_owned(),
+    ] {
         let r = review(&app, &id, approve()).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
         assert_eq!(r.error_code(), "VERIFICATION_NOT_FOUND");
@@ -431,7 +463,12 @@ async fn a_review_with_an_idempotency_key_is_answered_once(db: Db) {
     let r = review(&app, v.id.as_str(), approve()).await;
     assert_eq!(r.error_code(), "INVALID_STATE");
     // One decision, one event.
-    let events = app.db.store.list_events(Some(v.id.as_str()), 10).await.unwrap();
+    let events = app
+        .db
+        .store
+        .list_events(Some(v.id.as_str()), 10)
+        .await
+        .unwrap();
     assert!(events.is_empty(), "the key has no webhook: {events:?}");
     let reviews = app
         .db
@@ -451,7 +488,10 @@ async fn with_selfie(app: &TestApp, v: &Verification) -> String {
     let blob = format!("{}/att_selfie/selfie", v.id);
     app.state
         .blobs
-        .put(&blob, bytes::Bytes::from_static(b"\xff\xd8 a selfie \xff\xd9"))
+        .put(
+            &blob,
+            bytes::Bytes::from_static(b"\xff\xd8 a selfie \xff\xd9"),
+        )
         .await
         .unwrap();
     let attempt = Attempt {
@@ -477,17 +517,34 @@ async fn erasure_removes_images_and_personal_data_and_closes_the_portal(db: Db) 
     let v = flagged(&app, Duration::hours(1), "ORDER-5").await;
     let blob = with_selfie(&app, &v).await;
     let selfie = format!("/api/get-verification-image-selfie/{}", v.id);
-    assert_eq!(app.get(&selfie, Some(app.key())).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&selfie, Some(app.key())).await.status,
+        StatusCode::OK
+    );
 
     let path = format!("/api/verifications/{}", v.id);
     let (_, other) = app.new_key(KeySettings::default()).await;
-    let r = app.send(request(Method::DELETE, &path, other.expose(), None)).await;
+    let r = app
+        .send(request(Method::DELETE, &path, other.expose(), None))
+        .await;
     assert_eq!(r.error_code(), "ACCESS_DENIED");
 
-    let r = app.send(request(Method::DELETE, &path, app.key(), None)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let r = app
+        .send(request(Method::DELETE, &path, app.key(), None))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let body = r.json();
-    assert!(body["results"]["erased_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        body["results"]["erased_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert_eq!(body["results"]["decision"]["status"], "needs_manual_review");
     assert_eq!(body["extra_data"], Value::Null);
     assert_eq!(body["return_url"], Value::Null);
@@ -497,7 +554,9 @@ async fn erasure_removes_images_and_personal_data_and_closes_the_portal(db: Db) 
     assert!(app.state.blobs.get(&blob).await.unwrap().is_none());
     assert!(ids_of(&app, "reference=ORDER-5").await.is_empty());
     // Erasing again changes nothing.
-    let again = app.send(request(Method::DELETE, &path, app.key(), None)).await;
+    let again = app
+        .send(request(Method::DELETE, &path, app.key(), None))
+        .await;
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.json()["results"], body["results"]);
     // An erased case can no longer be reviewed.
@@ -513,7 +572,9 @@ async fn erasure_removes_images_and_personal_data_and_closes_the_portal(db: Db) 
         StatusCode::OK
     );
     let path = format!("/api/verifications/{id}");
-    let r = app.send(request(Method::DELETE, &path, key.expose(), None)).await;
+    let r = app
+        .send(request(Method::DELETE, &path, key.expose(), None))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let terms = Request::builder()
         .method("POST")
@@ -526,7 +587,9 @@ async fn erasure_removes_images_and_personal_data_and_closes_the_portal(db: Db) 
     assert_eq!(r.error_code(), "VERIFICATION_ERASED");
     let r = app.get(&format!("/api/portal/{id}"), None).await;
     assert_eq!(r.error_code(), "VERIFICATION_ERASED");
-    let page = app.get(&format!("/verify?verification_id={id}"), None).await;
+    let page = app
+        .get(&format!("/verify?verification_id={id}"), None)
+        .await;
     assert_eq!(page.status, StatusCode::GONE);
     assert!(String::from_utf8_lossy(&page.body).contains("This verification was closed"));
 
@@ -542,7 +605,10 @@ async fn erasure_removes_images_and_personal_data_and_closes_the_portal(db: Db) 
         .await
         .unwrap();
     let actions: Vec<Action> = log.iter().map(|e| e.action).collect();
-    assert_eq!(actions, vec![Action::VerificationErased, Action::ImageViewed]);
+    assert_eq!(
+        actions,
+        vec![Action::VerificationErased, Action::ImageViewed]
+    );
     assert_eq!(log[1].target.as_deref(), Some("liveness:selfie"));
 }
 
@@ -551,9 +617,15 @@ async fn the_audit_log_refuses_changes(db: Db) {
         return;
     };
     let v = flagged(&app, Duration::hours(1), "R").await;
-    assert_eq!(review(&app, v.id.as_str(), approve()).await.status, StatusCode::OK);
+    assert_eq!(
+        review(&app, v.id.as_str(), approve()).await.status,
+        StatusCode::OK
+    );
     let url = app.db.settings.database.url.clone();
-    let tamper = ["UPDATE audit_events SET actor_id = 'someone else'", "DELETE FROM audit_events"];
+    let tamper = [
+        "UPDATE audit_events SET actor_id = 'someone else'",
+        "DELETE FROM audit_events",
+    ];
     for sql in tamper {
         let refused = match db {
             Db::Sqlite => {
@@ -677,10 +749,17 @@ async fn the_cli_lists_reviews_erases_and_exports_the_audit_log(db: Db) {
     assert!(lines[1].contains(",cli,ops-ada,ops-ada,,verification.erased,"));
     assert!(lines[2].contains(",cli,ops-ada,ops-ada,,verification.reviewed,"));
     // JSON lines, and the export itself is logged.
-    let out = cli(&["audit", "export", "--format", "jsonl", "--verification", queued.id.as_str()])
-        .output()
-        .await
-        .unwrap();
+    let out = cli(&[
+        "audit",
+        "export",
+        "--format",
+        "jsonl",
+        "--verification",
+        queued.id.as_str(),
+    ])
+    .output()
+    .await
+    .unwrap();
     let events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
