@@ -30,7 +30,8 @@ impl Status {
         self.into()
     }
 
-    /// A decided (or expired) verification never changes again.
+    /// Decided (or expired): the user's part is over. Only an operator's review still
+    /// moves one, from `needs_manual_review` (see [`Status::can_become`]).
     pub fn is_final(self) -> bool {
         matches!(
             self,
