@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Load benchmark of the operator API on Postgres, beside pgbench doing the equivalent
-# single-row work on the same database and table:
-#   generate-verification  vs  pgbench: one INSERT INTO verifications (same columns)
-#   get-verification-details vs pgbench: one SELECT of a verification by id
+# Load benchmark of the operator API on Postgres, beside two floors doing the same database
+# work on the same database and table, in the same run:
+#   - the bare service (crates/floor: axum + sqlx, no auth, no middleware) answering the
+#     same routes with exactly the same SQL; v2client's rate as a fraction of its rate is
+#     the number that says what v2client's own request path costs;
+#   - pgbench sending the statements alone:
+#     generate-verification  vs  one INSERT INTO verifications (same columns)
+#     get-verification-details vs one SELECT of a verification by id
+#     verifications (the list) vs one SELECT of the newest page
 # Everything runs on this machine over loopback; each load runs for DURATION seconds.
 #
 # Usage: scripts/bench-api.sh            (DURATION=20 CONNECTIONS=32 THREADS=2 to change)
@@ -17,14 +22,17 @@ THREADS=${THREADS:-2}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 DB=v2client_bench
 PORT=${BENCH_PORT:-18099}
+FLOOR_PORT=${BENCH_FLOOR_PORT:-18097}
 ROWS=100000
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+server= floor=
+trap 'kill $server $floor 2>/dev/null || true; rm -rf "$work"' EXIT
 
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 command -v pgbench >/dev/null || apt-get install -y -qq postgresql-client >/dev/null
 
 cargo build --release --locked -q
+cargo build --release --locked -q -p v2client-floor
 bin=target/release/v2client
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
@@ -53,6 +61,10 @@ psql "$DATABASE_URL" -Atc "SELECT id FROM verifications ORDER BY random() LIMIT 
 $bin serve >/dev/null 2>"$work/server.log" &
 server=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.2; done
+FLOOR_BIND=127.0.0.1:$FLOOR_PORT FLOOR_KEY_ID=$KEY_ID FLOOR_POOL=$V2CLIENT_DB_MAX_CONNECTIONS \
+  target/release/v2client-floor &
+floor=$!
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$FLOOR_PORT/api/verifications" >/dev/null && break; sleep 0.2; done
 
 cat > "$work/generate.lua" <<'LUA'
 wrk.method = "POST"
@@ -84,11 +96,16 @@ SELECT id, key_id, status, flow::text, modules::text, progress::text, results::t
     extra_data::text, return_url, created_at, updated_at, expires_at
 FROM verifications WHERE id = 'ver_' || md5(:n::text);
 SQL
+cat > "$work/list.sql" <<SQL
+SELECT id, key_id, status, flow::text, modules::text, progress::text, results::text,
+    extra_data::text, return_url, portal::text, version, created_at, updated_at, expires_at
+FROM verifications WHERE key_id IN ('$KEY_ID') ORDER BY created_at DESC, id DESC LIMIT 21;
+SQL
 
-wrk_run() { # path script
+wrk_run() { # base path script
   local out="$work/wrk.out"
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$2" \
-    "http://127.0.0.1:$PORT/api/${1}" > "$out"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$3" \
+    "http://127.0.0.1:${1}/api/${2}" > "$out"
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' "$out")
   p50=$(awk '$1=="50%" {print $2}' "$out")
@@ -105,18 +122,28 @@ pgbench_run() { # script
   echo "$tps ${lat}ms"
 }
 
-read -r g_rps g_p50 g_p99 g_err < <(wrk_run generate-verification "$work/generate.lua")
-read -r d_rps d_p50 d_p99 d_err < <(wrk_run get-verification-details/x "$work/details.lua")
+cat > "$work/list.lua" <<'LUA'
+wrk.headers["X-SDK-Key"] = os.getenv("KEY")
+LUA
+
+read -r g_rps g_p50 g_p99 g_err < <(wrk_run "$PORT" generate-verification "$work/generate.lua")
+read -r fg_rps fg_p50 fg_p99 fg_err < <(wrk_run "$FLOOR_PORT" generate-verification "$work/generate.lua")
+read -r d_rps d_p50 d_p99 d_err < <(wrk_run "$PORT" get-verification-details/x "$work/details.lua")
+read -r fd_rps fd_p50 fd_p99 fd_err < <(wrk_run "$FLOOR_PORT" get-verification-details/x "$work/details.lua")
+read -r l_rps l_p50 l_p99 l_err < <(wrk_run "$PORT" verifications "$work/list.lua")
+read -r fl_rps fl_p50 fl_p99 fl_err < <(wrk_run "$FLOOR_PORT" verifications "$work/list.lua")
 read -r i_tps i_lat < <(pgbench_run "$work/insert.sql")
 read -r s_tps s_lat < <(pgbench_run "$work/select.sql")
+read -r ls_tps ls_lat < <(pgbench_run "$work/list.sql")
 
-ratio() { python3 -c "print(f'{100*float($1)/float($2):.0f}%')"; }
+ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
 cat <<OUT
 machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); Postgres $(psql "$PG/postgres" -Atc 'show server_version')
-load: ${CONNECTIONS} connections, ${THREADS} threads, ${DURATION}s each; server pool ${V2CLIENT_DB_MAX_CONNECTIONS}
+load: ${CONNECTIONS} connections, ${THREADS} threads, ${DURATION}s each; server pools ${V2CLIENT_DB_MAX_CONNECTIONS}
 
-| work | v2client req/s | p50 | p99 | errors | pgbench tps | pgbench avg latency | ratio |
-|---|---|---|---|---|---|---|---|
-| create (generate vs INSERT) | $g_rps | $g_p50 | $g_p99 | $g_err | $i_tps | $i_lat | $(ratio "$g_rps" "$i_tps") |
-| read (details vs SELECT) | $d_rps | $d_p50 | $d_p99 | $d_err | $s_tps | $s_lat | $(ratio "$d_rps" "$s_tps") |
+| route | v2client req/s | p50 | p99 | errors | floor req/s | p50 | p99 | ratio to floor | pgbench tps |
+|---|---|---|---|---|---|---|---|---|---|
+| create (generate) | $g_rps | $g_p50 | $g_p99 | $g_err | $fg_rps | $fg_p50 | $fg_p99 | $(ratio "$g_rps" "$fg_rps") | $i_tps |
+| read (details) | $d_rps | $d_p50 | $d_p99 | $d_err | $fd_rps | $fd_p50 | $fd_p99 | $(ratio "$d_rps" "$fd_rps") | $s_tps |
+| list (newest 20) | $l_rps | $l_p50 | $l_p99 | $l_err | $fl_rps | $fl_p50 | $fl_p99 | $(ratio "$l_rps" "$fl_rps") | $ls_tps |
 OUT

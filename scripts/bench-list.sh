@@ -113,6 +113,8 @@ script reference "/api/verifications?reference=%s" "$work/refs.txt"
 
 run() { # name
   local out="$work/wrk.out"
+  # Warm up (connections, caches) before the timed run.
+  wrk -t1 -c"$CONNECTIONS" -d2s -s "$work/$1.lua" "http://127.0.0.1:$PORT/" >/dev/null
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$work/$1.lua" \
     "http://127.0.0.1:$PORT/" > "$out"
   local rps p50 p99 non2xx
