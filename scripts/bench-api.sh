@@ -37,7 +37,7 @@ bin=target/release/v2client
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
 export DATABASE_URL="$PG/$DB"
-export V2CLIENT_LOG=warn V2CLIENT_BIND=127.0.0.1:$PORT V2CLIENT_DATA_DIR="$work"
+export V2CLIENT_LOG=${V2CLIENT_LOG:-warn} V2CLIENT_BIND=127.0.0.1:$PORT V2CLIENT_DATA_DIR="$work"
 export V2CLIENT_DB_MAX_CONNECTIONS=${V2CLIENT_DB_MAX_CONNECTIONS:-16}
 $bin migrate >/dev/null
 key_json=$($bin keys create --name bench --generate-per-minute 1000000000 --json)
@@ -124,6 +124,10 @@ pgbench_run() { # script
 
 cat > "$work/list.lua" <<'LUA'
 wrk.headers["X-SDK-Key"] = os.getenv("KEY")
+local seen = false
+response = function(status, headers, body)
+  if status ~= 200 and not seen then seen = true; io.stderr:write(status .. " " .. body .. "\n") end
+end
 LUA
 
 read -r g_rps g_p50 g_p99 g_err < <(wrk_run "$PORT" generate-verification "$work/generate.lua")
@@ -147,3 +151,7 @@ load: ${CONNECTIONS} connections, ${THREADS} threads, ${DURATION}s each; server 
 | read (details) | $d_rps | $d_p50 | $d_p99 | $d_err | $fd_rps | $fd_p50 | $fd_p99 | $(ratio "$d_rps" "$fd_rps") | $s_tps |
 | list (newest 20) | $l_rps | $l_p50 | $l_p99 | $l_err | $fl_rps | $fl_p50 | $fl_p99 | $(ratio "$l_rps" "$fl_rps") | $ls_tps |
 OUT
+if [ "$g_err$d_err$l_err" != "000" ]; then
+  echo "v2client answered errors; the end of its log:" >&2
+  grep -v "development blob key" "$work/server.log" | tail -5 >&2
+fi

@@ -95,7 +95,30 @@ async fn generate(
     let now = Utc::now();
     let expires = now + Duration::hours(24);
     let flow = json!(["terms", "document", "liveness", "form_data"]);
-    let modules = json!({"document": {"max_attempts": 5}, "liveness": {"max_attempts": 5}});
+    // The default key's modules, as v2client stores them (so v2client reads these rows).
+    let modules = json!({
+        "terms": {"enabled": true},
+        "document": {
+            "enabled": true,
+            "max_attempts": 5,
+            "document_types": ["passport", "id_card", "driving_licence"],
+            "sides": {
+                "id_card": ["front", "back"],
+                "passport": ["front"],
+                "driving_licence": ["front", "back"],
+            },
+        },
+        "liveness": {"enabled": true, "challenges": ["closer", "farther"], "max_attempts": 5},
+        "form_data": {
+            "enabled": true,
+            "max_attempts": 5,
+            "fields": [
+                {"name": "first_name", "type": "text", "required": true},
+                {"name": "last_name", "type": "text", "required": true},
+                {"name": "date_of_birth", "type": "date", "required": true},
+            ],
+        },
+    });
     let progress = json!({"document": "pending", "liveness": "pending", "form_data": "pending"});
     let reference = request
         .extra_data
