@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `keys create|list|revoke`.
+//! The command line: `serve` (default), `migrate`, `keys`, `verifications`, `audit`,
+//! `webhooks`, and tools for support (`faces`, `document`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::audit::{Action, Actor, AuditEvent};
 use crate::config::{LogFormat, Settings};
 use crate::domain::duration::{format_duration, parse_duration};
 use crate::domain::settings::{parse_flow, parse_list, parse_origin};
@@ -13,6 +15,8 @@ use crate::domain::verification::rfc3339;
 use crate::domain::{KeySettings, Module};
 use crate::store::{self, ApiKeyRecord, Store};
 use crate::{AppState, keys};
+
+mod operator;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +41,12 @@ enum Command {
     /// Manage the dashboard's users.
     #[command(subcommand)]
     Users(crate::dashboard::cli::UsersCommand),
+    /// List, review and erase verifications.
+    #[command(subcommand)]
+    Verifications(operator::VerificationsCommand),
+    /// Export the audit log.
+    #[command(subcommand)]
+    Audit(operator::AuditCommand),
     /// Look at and replay webhook events.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
@@ -278,6 +288,8 @@ pub async fn main() -> ExitCode {
         Command::Keys(cmd) => keys_command(settings, cmd).await,
         Command::Users(cmd) => users_command(settings, cmd).await,
         Command::Webhooks(cmd) => webhooks_command(settings, cmd).await,
+        Command::Verifications(cmd) => operator::verifications(settings, cmd).await,
+        Command::Audit(cmd) => operator::audit(settings, cmd).await,
         Command::Healthcheck => healthcheck(settings).await,
         Command::Engine => engine(settings).await,
         Command::Faces(cmd) => faces_command(settings, cmd),
@@ -725,6 +737,7 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
             let (mut record, secret) = keys::new_key(&args.name, args.settings()?);
             record.webhook = webhook;
             store.insert_key(&record).await?;
+            key_changed(store.as_ref(), Action::KeyCreated, &record.id, None).await?;
             if args.json {
                 let mut out = key_json(&record);
                 out["key"] = json!(secret.expose());
@@ -759,6 +772,7 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
                 return Ok(ExitCode::FAILURE);
             };
+            key_changed(store.as_ref(), Action::KeyRotated, &k.id, Some("webhook")).await?;
             let secret = webhook.map(|w| w.secret.expose());
             if json {
                 println!(
@@ -800,6 +814,8 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
             let rotated = keys::rotated_webhook(&old, grace);
             let until = rotated.old_until.unwrap_or_else(chrono::Utc::now);
             store.set_webhook(&current.id, Some(&rotated)).await?;
+            let target = Some("webhook_secret");
+            key_changed(store.as_ref(), Action::KeyRotated, &current.id, target).await?;
             if json {
                 println!(
                     "{}",
@@ -846,10 +862,14 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
         KeysCommand::RotateQr { id_or_prefix } => {
             let token = keys::new_qr_token();
             match store.rotate_qr_token(&id_or_prefix, &token).await? {
-                Some(k) => println!(
-                    "{} ({}) now starts verifications at {}generate?token={token}",
-                    k.id, k.prefix, settings.public_url
-                ),
+                Some(k) => {
+                    key_changed(store.as_ref(), Action::KeyRotated, &k.id, Some("qr_token"))
+                        .await?;
+                    println!(
+                        "{} ({}) now starts verifications at {}generate?token={token}",
+                        k.id, k.prefix, settings.public_url
+                    );
+                }
                 None => {
                     eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
                     return Ok(ExitCode::FAILURE);
@@ -858,7 +878,10 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
         }
         KeysCommand::Revoke { id_or_prefix } => {
             match store.revoke_key(&id_or_prefix, chrono::Utc::now()).await? {
-                Some(k) => println!("revoked {} ({}, {})", k.id, k.prefix, k.name),
+                Some(k) => {
+                    key_changed(store.as_ref(), Action::KeyRevoked, &k.id, None).await?;
+                    println!("revoked {} ({}, {})", k.id, k.prefix, k.name);
+                }
                 None => {
                     eprintln!("v2client: no key has the id or prefix `{id_or_prefix}`");
                     return Ok(ExitCode::FAILURE);
@@ -867,6 +890,20 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Put a change to a key made here in the audit log.
+async fn key_changed(
+    store: &dyn Store,
+    action: Action,
+    key_id: &str,
+    target: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut event = AuditEvent::new(&Actor::cli(), action);
+    event.key_id = Some(key_id.to_owned());
+    event.target = target.map(str::to_owned);
+    store.append_audit(&event).await?;
+    Ok(())
 }
 
 fn new_webhook(

@@ -27,6 +27,13 @@ pub enum ApiError {
     InvalidStep(String),
     #[error("idempotency key reused with a different request")]
     IdempotencyConflict,
+    /// The verification is not in a state that allows this (a review of one that is not
+    /// waiting for review).
+    #[error("invalid state: {0}")]
+    InvalidState(String),
+    /// Its data was erased on request: it cannot be continued.
+    #[error("verification erased")]
+    VerificationErased,
     #[error("payload too large")]
     PayloadTooLarge(String),
     #[error("unsupported media type")]
@@ -71,7 +78,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::VerificationExpired => StatusCode::GONE,
             ApiError::IdempotencyConflict => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::InvalidStep(_) => StatusCode::CONFLICT,
+            ApiError::InvalidStep(_) | ApiError::InvalidState(_) => StatusCode::CONFLICT,
+            ApiError::VerificationErased => StatusCode::GONE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -95,6 +103,8 @@ impl ApiError {
             ApiError::VerificationExpired => "VERIFICATION_EXPIRED",
             ApiError::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ApiError::InvalidStep(_) => "INVALID_STEP",
+            ApiError::InvalidState(_) => "INVALID_STATE",
+            ApiError::VerificationErased => "VERIFICATION_ERASED",
             ApiError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             ApiError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             ApiError::RequestTimeout => "REQUEST_TIMEOUT",
@@ -129,6 +139,11 @@ impl ApiError {
                 "This verification has expired; generate a new one".into(),
             ),
             ApiError::InvalidStep(d) => ("This step cannot be submitted now", d.clone()),
+            ApiError::InvalidState(d) => ("Not possible in the verification's state", d.clone()),
+            ApiError::VerificationErased => (
+                "Verification erased",
+                "This verification was closed and its data erased; generate a new one".into(),
+            ),
             ApiError::IdempotencyConflict => (
                 "Idempotency key reused",
                 "This Idempotency-Key was already used with a different request body".into(),

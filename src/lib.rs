@@ -5,6 +5,7 @@
 //! listener until a shutdown signal. `main.rs` only parses the command line.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod backend;
 pub mod blobs;
@@ -280,6 +281,13 @@ pub async fn erase_expired_data(
         if state.store.mark_erased(&id, now).await? {
             tracing::info!(verification_id = %id, "images and personal data erased");
             erased += 1;
+            let mut event =
+                audit::AuditEvent::new(&audit::Actor::system(), audit::Action::VerificationErased)
+                    .target("retention period");
+            event.verification_id = Some(id.to_string());
+            if let Err(e) = state.store.append_audit(&event).await {
+                tracing::warn!(verification_id = %id, error = %error::chain(&e), "erasure not written to the audit log");
+            }
         }
     }
     Ok(erased)

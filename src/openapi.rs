@@ -338,6 +338,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     VerificationExpired,
     InvalidStep,
+    InvalidState,
+    VerificationErased,
     IdempotencyConflict,
     RequestTimeout,
     PayloadTooLarge,
@@ -349,7 +351,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidRequest,
         ErrorCode::InvalidApiKey,
         ErrorCode::AccessDenied,
@@ -359,6 +361,8 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::VerificationExpired,
         ErrorCode::InvalidStep,
+        ErrorCode::InvalidState,
+        ErrorCode::VerificationErased,
         ErrorCode::IdempotencyConflict,
         ErrorCode::RequestTimeout,
         ErrorCode::PayloadTooLarge,
@@ -532,6 +536,8 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::VerificationExpired,
             ApiError::InvalidStep(String::new()),
+            ApiError::InvalidState(String::new()),
+            ApiError::VerificationErased,
             ApiError::IdempotencyConflict,
             ApiError::PayloadTooLarge(String::new()),
             ApiError::UnsupportedMediaType(String::new()),
@@ -557,6 +563,8 @@ mod tests {
                 | ApiError::MethodNotAllowed
                 | ApiError::VerificationExpired
                 | ApiError::InvalidStep(_)
+                | ApiError::InvalidState(_)
+                | ApiError::VerificationErased
                 | ApiError::IdempotencyConflict
                 | ApiError::PayloadTooLarge(_)
                 | ApiError::UnsupportedMediaType(_)

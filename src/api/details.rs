@@ -11,7 +11,8 @@ use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::domain::verification::rfc3339;
 use crate::domain::{
-    Attempt, AttemptOutcome, Module, Progress, ProgressState, Status, Step, VerificationId,
+    Attempt, AttemptOutcome, Module, Progress, ProgressState, Status, Step, Verification,
+    VerificationId,
 };
 use crate::error::ApiError;
 use crate::openapi::{ErrorResponse, VerificationPath};
@@ -32,7 +33,31 @@ pub struct Details {
     expires_at: String,
     flow: Vec<Module>,
     return_url: Option<String>,
-    attempts: Vec<AttemptView>,
+    /// Every submission, oldest first (not in the list route's items)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts: Option<Vec<AttemptView>>,
+}
+
+impl Details {
+    /// `v` as operators read it at `now`; with its attempts when given.
+    pub(crate) fn new(v: Verification, attempts: Option<Vec<Attempt>>) -> Self {
+        let (current, updated_at) = v.effective_status(Utc::now());
+        Details {
+            verification_id: v.id.to_string(),
+            status: StatusBlock {
+                current: current.as_str(),
+                updated_at: rfc3339(updated_at),
+                progress: v.progress,
+            },
+            results: v.results.to_json(),
+            extra_data: v.extra_data,
+            created_at: rfc3339(v.created_at),
+            expires_at: rfc3339(v.expires_at),
+            flow: v.flow,
+            return_url: v.return_url,
+            attempts: attempts.map(|all| all.into_iter().map(AttemptView::from).collect()),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,20 +130,5 @@ pub async fn details(
         .await?
         .ok_or(ApiError::VerificationNotFound)?;
     super::check_owner(&key, &v)?;
-    let (current, updated_at) = v.effective_status(Utc::now());
-    Ok(Json(Details {
-        verification_id: v.id.to_string(),
-        status: StatusBlock {
-            current: current.as_str(),
-            updated_at: rfc3339(updated_at),
-            progress: v.progress,
-        },
-        results: v.results.to_json(),
-        extra_data: v.extra_data,
-        created_at: rfc3339(v.created_at),
-        expires_at: rfc3339(v.expires_at),
-        flow: v.flow,
-        return_url: v.return_url,
-        attempts: attempts.into_iter().map(AttemptView::from).collect(),
-    }))
+    Ok(Json(Details::new(v, Some(attempts))))
 }

@@ -133,7 +133,7 @@ pub async fn generate(
     if let Some(idem) = &idempotency_key
         && let Some(existing) = state.store.find_idempotency(&key.id, idem).await?
     {
-        return replay(existing, &fingerprint, rate);
+        return replay(existing, &fingerprint, Some(rate));
     }
 
     let verification = new_verification(&key, extra_data, return_url)?;
@@ -166,10 +166,10 @@ pub async fn generate(
                 key_id = %key.id,
                 "verification created"
             );
-            Ok(json_response(body, rate, false))
+            Ok(json_response(body, Some(rate), false))
         }
         // A concurrent request with the same idempotency key committed first.
-        CreateOutcome::Replayed(existing) => replay(existing, &fingerprint, rate),
+        CreateOutcome::Replayed(existing) => replay(existing, &fingerprint, Some(rate)),
     }
 }
 
@@ -207,7 +207,7 @@ pub(crate) fn new_verification(
     })
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
         return Ok(None);
     };
@@ -223,10 +223,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(text.to_owned()))
 }
 
-fn replay(
+/// The answer kept for an idempotency key, when `fingerprint` is the same request's;
+/// `422 IDEMPOTENCY_CONFLICT` when the key was used for another.
+pub(crate) fn replay(
     existing: IdempotencyRecord,
     fingerprint: &str,
-    rate: crate::ratelimit::RateInfo,
+    rate: Option<crate::ratelimit::RateInfo>,
 ) -> Result<Response, ApiError> {
     if existing.request_hash != fingerprint {
         return Err(ApiError::IdempotencyConflict);
@@ -234,7 +236,13 @@ fn replay(
     Ok(json_response(existing.response, rate, true))
 }
 
-fn json_response(body: String, rate: crate::ratelimit::RateInfo, replayed: bool) -> Response {
+/// `200` with a JSON body as text, the rate-limit headers when the route is limited, and
+/// `Idempotent-Replayed: true` on a replay.
+pub(crate) fn json_response(
+    body: String,
+    rate: Option<crate::ratelimit::RateInfo>,
+    replayed: bool,
+) -> Response {
     let mut res = (
         StatusCode::OK,
         [(
@@ -244,7 +252,9 @@ fn json_response(body: String, rate: crate::ratelimit::RateInfo, replayed: bool)
         body,
     )
         .into_response();
-    rate.write_headers(res.headers_mut());
+    if let Some(rate) = rate {
+        rate.write_headers(res.headers_mut());
+    }
     if replayed {
         res.headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));

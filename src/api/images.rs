@@ -7,13 +7,16 @@ use axum::response::{IntoResponse, Response};
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::audit::{self, Action, Actor, AuditEvent, Origin};
 use crate::auth::AuthedKey;
 use crate::body::QueryPairs;
 use crate::domain::results::DocumentMetrics;
-use crate::domain::{AttemptOutcome, RedactionTarget, Step};
+use crate::domain::{Attempt, AttemptOutcome, RedactionTarget, Step};
 use crate::error::ApiError;
 use crate::imaging::{self, Point, Quad, RelRect};
 use crate::openapi::{Binary, ErrorResponse, VerificationPath};
+use crate::ratelimit::ClientAddr;
+use crate::store::ApiKeyRecord;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[schema(rename_all = "lowercase")]
@@ -57,11 +60,12 @@ fn image_type(query: &QueryPairs) -> Result<Option<ImageType>, ApiError> {
 pub async fn front(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
+    Origin(from): Origin,
     Path(id): Path<String>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let kind = image_type(&query)?;
-    serve(&state, &key, &id, Step::DocumentFront, kind).await
+    serve(&state, &key, from, &id, Step::DocumentFront, kind).await
 }
 
 /// The accepted back image (redacted per key)
@@ -85,11 +89,12 @@ pub async fn front(
 pub async fn back(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
+    Origin(from): Origin,
     Path(id): Path<String>,
     query: QueryPairs,
 ) -> Result<Response, ApiError> {
     let kind = image_type(&query)?;
-    serve(&state, &key, &id, Step::DocumentBack, kind).await
+    serve(&state, &key, from, &id, Step::DocumentBack, kind).await
 }
 
 /// The accepted selfie
@@ -112,14 +117,16 @@ pub async fn back(
 pub async fn selfie(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
+    Origin(from): Origin,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    serve(&state, &key, &id, Step::Liveness, None).await
+    serve(&state, &key, from, &id, Step::Liveness, None).await
 }
 
 async fn serve(
     state: &AppState,
-    key: &crate::store::ApiKeyRecord,
+    key: &ApiKeyRecord,
+    from: ClientAddr,
     id: &str,
     step: Step,
     kind: Option<ImageType>,
@@ -143,35 +150,56 @@ async fn serve(
         (_, None) if accepted.images.contains_key("cropped") => "cropped",
         (_, None) => "original",
     };
-    let blob = accepted
-        .images
-        .get(role)
+    if !accepted.images.contains_key(role) {
+        return Err(ApiError::ImageNotFound(missing));
+    }
+    audit::record(
+        state.store.as_ref(),
+        AuditEvent::new(&Actor::api_key(key, from), Action::ImageViewed)
+            .on(&v)
+            .target(format!("{}:{role}", step.as_str())),
+    )
+    .await?;
+    let body = attempt_image(state, key, accepted, role)
+        .await?
         .ok_or(ApiError::ImageNotFound(missing))?;
-    let bytes = state
-        .blobs
-        .get(blob)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::ImageNotFound(missing))?;
-    let targets = key.settings.redact.clone();
-    let body = if step == Step::Liveness || targets.is_empty() {
-        bytes.to_vec()
-    } else {
-        let metrics = accepted
-            .metrics
-            .document()
-            .cloned()
-            .ok_or_else(|| ApiError::internal("stored attempt has no document metrics"))?;
-        let cropped = role == "cropped";
-        tokio::task::spawn_blocking(move || redact(&bytes, &metrics, &targets, cropped))
-            .await
-            .map_err(ApiError::internal)??
-    };
     Ok((
         [(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))],
         body,
     )
         .into_response())
+}
+
+/// The image `role` (`original`, `cropped`, `selfie`, a liveness frame…) that `attempt`
+/// stored, as `key` may see it: document images redacted by the key's settings. `None`
+/// when the attempt kept no such image (or it was erased).
+pub(crate) async fn attempt_image(
+    state: &AppState,
+    key: &ApiKeyRecord,
+    attempt: &Attempt,
+    role: &str,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let Some(blob) = attempt.images.get(role) else {
+        return Ok(None);
+    };
+    let Some(bytes) = state.blobs.get(blob).await.map_err(ApiError::internal)? else {
+        return Ok(None);
+    };
+    let targets = key.settings.redact.clone();
+    let document = matches!(attempt.step, Step::DocumentFront | Step::DocumentBack);
+    if !document || targets.is_empty() {
+        return Ok(Some(bytes.to_vec()));
+    }
+    let Some(metrics) = attempt.metrics.document().cloned() else {
+        // Nothing was measured on it (a side rejected early): nothing to redact by, so
+        // it is not shown at all rather than shown unredacted.
+        return Ok(None);
+    };
+    let cropped = role == "cropped";
+    tokio::task::spawn_blocking(move || redact(&bytes, &metrics, &targets, cropped))
+        .await
+        .map_err(ApiError::internal)?
+        .map(Some)
 }
 
 /// What the document check found on the crop, as fractions of it: the zone and the

@@ -1,9 +1,10 @@
 //! The operator API: the seed's routes plus `check-config`, all behind `X-SDK-Key`.
 
 mod check_config;
-mod details;
+pub(crate) mod details;
 pub(crate) mod generate;
-mod images;
+pub(crate) mod images;
+mod operator;
 
 use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +26,9 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(images::front))
         .routes(routes!(images::back))
         .routes(routes!(images::selfie))
+        .routes(routes!(operator::list))
+        .routes(routes!(operator::review))
+        .routes(routes!(operator::erase))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_backend,

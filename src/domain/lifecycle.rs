@@ -12,9 +12,10 @@ use super::mrz::Mrz;
 use super::portal::{self, Step};
 use super::reasons::Reason;
 use super::results::{
-    DecisionRecord, DocumentMetrics, DocumentResults, LivenessMetrics, LivenessResults, Recorded,
-    SideResult,
+    DecidedBy, DecisionRecord, DocumentMetrics, DocumentResults, LivenessMetrics, LivenessResults,
+    OperatorReview, Recorded, SideResult,
 };
+use super::verification::rfc3339;
 use super::{Attempt, AttemptOutcome, DocumentType, Status, Verification};
 use crate::faces::{Challenge, FaceMatch};
 
@@ -42,6 +43,20 @@ pub enum Change {
     Expired,
     /// The images and personal data were erased; the decision stays.
     Erased,
+    /// An operator decided a verification the policy left for review.
+    Reviewed(Review),
+}
+
+/// An operator's decision on a verification in `needs_manual_review`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    /// `verified` or `rejected`.
+    pub decision: Status,
+    /// Why, in the operator's words (required).
+    pub reason: String,
+    pub note: Option<String>,
+    /// Who decided (a dashboard user's email, a name given to the API or the CLI).
+    pub reviewer: String,
 }
 
 /// What an accepted step records.
@@ -215,10 +230,7 @@ pub fn apply(
                 next.status = Status::Rejected;
                 set_decision(
                     &mut next,
-                    DecisionRecord {
-                        status: Status::Rejected,
-                        reasons: vec![Reason::StepFailed(step)],
-                    },
+                    DecisionRecord::automatic(Status::Rejected, vec![Reason::StepFailed(step)]),
                 )?;
             } else if portal::current_step(&next, &types, &tallies).is_none() {
                 next.status = Status::Processing;
@@ -245,10 +257,10 @@ pub fn apply(
             next.status = Status::NeedsManualReview;
             set_decision(
                 &mut next,
-                DecisionRecord {
-                    status: Status::NeedsManualReview,
-                    reasons: vec![Reason::ProcessingStalled],
-                },
+                DecisionRecord::automatic(
+                    Status::NeedsManualReview,
+                    vec![Reason::ProcessingStalled],
+                ),
             )?;
         }
         Change::Expired => {
@@ -264,6 +276,36 @@ pub fn apply(
                 verification: next,
                 events: vec![event],
             });
+        }
+        Change::Reviewed(review) => {
+            if v.status != Status::NeedsManualReview {
+                return Err(Refused::State(v.status.as_str()));
+            }
+            next.status = review.decision;
+            moves(v.status, next.status)?;
+            let automatic = recorded(&mut next)?
+                .decision
+                .take()
+                .unwrap_or_else(|| DecisionRecord::automatic(v.status, Vec::new()));
+            let reasons = match review.decision {
+                Status::Rejected => vec![Reason::OperatorRejected],
+                _ => Vec::new(),
+            };
+            set_decision(
+                &mut next,
+                DecisionRecord {
+                    status: review.decision,
+                    reasons,
+                    review: Some(OperatorReview {
+                        decided_by: DecidedBy::Operator,
+                        reviewer: review.reviewer,
+                        reason: review.reason,
+                        note: review.note,
+                        decided_at: rfc3339(at),
+                        automatic_decision: Box::new(automatic),
+                    }),
+                },
+            )?;
         }
         Change::Erased => {
             next.results = v.results.erased(at).ok_or(Refused::Erased)?;
@@ -437,12 +479,21 @@ mod tests {
 
     fn decided(status: Status, reasons: &[&str]) -> Change {
         Change::Decided {
-            decision: DecisionRecord {
+            decision: DecisionRecord::automatic(
                 status,
-                reasons: reasons.iter().map(|r| r.parse().unwrap()).collect(),
-            },
+                reasons.iter().map(|r| r.parse().unwrap()).collect(),
+            ),
             face_match: None,
         }
+    }
+
+    fn reviewed(decision: Status) -> Change {
+        Change::Reviewed(Review {
+            decision,
+            reason: "documents checked by hand".into(),
+            note: Some("called the holder".into()),
+            reviewer: "ada@example.com".into(),
+        })
     }
 
     fn form_judged(outcome: AttemptOutcome) -> Change {
@@ -715,6 +766,53 @@ mod tests {
                     to: "expired",
                 }),
             ),
+            // An operator's review closes a flagged case, and only a flagged case.
+            (
+                NeedsManualReview,
+                &[FormData],
+                vec![],
+                reviewed(Verified),
+                t0(),
+                Ok((Verified, vec![(Completed, Verified, Some(vec![]))])),
+            ),
+            (
+                NeedsManualReview,
+                &[FormData],
+                vec![],
+                reviewed(Rejected),
+                t0(),
+                Ok((
+                    Rejected,
+                    vec![(Completed, Rejected, Some(vec!["OPERATOR_REJECTED".into()]))],
+                )),
+            ),
+            (
+                NeedsManualReview,
+                &[FormData],
+                vec![],
+                reviewed(Expired),
+                t0(),
+                Err(Refused::Transition {
+                    from: "needs_manual_review",
+                    to: "expired",
+                }),
+            ),
+            (
+                Verified,
+                &[FormData],
+                vec![],
+                reviewed(Rejected),
+                t0(),
+                Err(Refused::State("verified")),
+            ),
+            (
+                Processing,
+                &[FormData],
+                vec![],
+                reviewed(Verified),
+                t0(),
+                Err(Refused::State("processing")),
+            ),
             // Erasure keeps the status and sends nothing.
             (
                 Verified,
@@ -763,6 +861,7 @@ mod tests {
                 Change::Erased,
             ];
             changes.extend(statuses.map(|to| decided(to, &[])));
+            changes.extend(statuses.map(reviewed));
             for change in changes {
                 let v = verification(from, &[Module::FormData]);
                 let attempts = [attempt(Step::FormData, AttemptOutcome::Rejected)];
@@ -775,6 +874,48 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_review_keeps_the_automatic_decision_it_replaces() {
+        let mut v = verification(Status::NeedsManualReview, &[Module::FormData]);
+        let flagged = DecisionRecord::automatic(
+            Status::NeedsManualReview,
+            vec!["FACE_MATCH_UNCERTAIN".parse().unwrap()],
+        );
+        v.results.recorded_mut().unwrap().decision = Some(flagged.clone());
+        let at = t0() + Duration::minutes(30);
+        let t = apply(&v, &[], reviewed(Status::Verified), at).unwrap();
+        let decision = t.verification.results.decision().unwrap();
+        assert_eq!(decision.status, Status::Verified);
+        assert!(decision.reasons.is_empty());
+        let review = decision.review.as_ref().unwrap();
+        assert_eq!(review.decided_by, DecidedBy::Operator);
+        assert_eq!(review.reviewer, "ada@example.com");
+        assert_eq!(review.note.as_deref(), Some("called the holder"));
+        assert_eq!(*review.automatic_decision, flagged);
+        assert_eq!(t.verification.updated_at, at);
+        // The shape operators read, flat beside status and reasons, and back again.
+        let json = serde_json::to_value(decision).unwrap();
+        assert_eq!(json["decided_by"], "operator");
+        assert_eq!(json["decided_at"], "2026-11-28T12:30:00Z");
+        assert_eq!(json["reason"], "documents checked by hand");
+        assert_eq!(json["automatic_decision"]["status"], "needs_manual_review");
+        assert_eq!(
+            json["automatic_decision"]["reasons"],
+            json!(["FACE_MATCH_UNCERTAIN"])
+        );
+        assert!(json["automatic_decision"].get("decided_by").is_none());
+        let back: DecisionRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(&back, decision);
+        // The event carries the same decision.
+        assert_eq!(t.events.len(), 1);
+        assert_eq!(t.events[0].data.decision, Some(Some(decision.clone())));
+        // Decided once: a second review is refused.
+        assert_eq!(
+            apply(&t.verification, &[], reviewed(Status::Rejected), at),
+            Err(Refused::State("verified"))
+        );
     }
 
     #[test]

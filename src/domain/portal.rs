@@ -149,6 +149,8 @@ pub fn progress(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Expired,
+    /// The operator erased it: nothing more can be submitted.
+    Erased,
     /// Out of order, already done, or the verification is past the user's part.
     InvalidStep(String),
 }
@@ -160,6 +162,9 @@ pub fn check_submission(
     current: Option<Step>,
     now: DateTime<Utc>,
 ) -> Result<(), Refusal> {
+    if v.results.is_erased() {
+        return Err(Refusal::Erased);
+    }
     let (status, _) = v.effective_status(now);
     if status == Status::Expired {
         return Err(Refusal::Expired);

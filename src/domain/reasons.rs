@@ -48,6 +48,9 @@ pub enum Reason {
     AgeNotVerified,
     /// `DATA_MISMATCH:<field>`: the form's value of that field disagrees with the zone.
     DataMismatch(FormField),
+    /// `OPERATOR_REJECTED`: an operator reviewed the verification and rejected it (their
+    /// words are in the decision's `reason`).
+    OperatorRejected,
     /// A finding on an accepted step, by its code (`LIVENESS_SPOOF_SUSPECTED`,
     /// `MRZ_CHECK_FAILED`, …).
     Flag(String),
@@ -78,6 +81,7 @@ impl fmt::Display for Reason {
             Reason::Underage => f.write_str("UNDERAGE"),
             Reason::AgeNotVerified => f.write_str("AGE_NOT_VERIFIED"),
             Reason::DataMismatch(field) => write!(f, "{DATA_MISMATCH}{}", field.as_str()),
+            Reason::OperatorRejected => f.write_str("OPERATOR_REJECTED"),
             Reason::Flag(code) => f.write_str(code),
         }
     }
@@ -121,6 +125,7 @@ impl FromStr for Reason {
             "DOCUMENT_EXPIRED" => Reason::DocumentExpired,
             "UNDERAGE" => Reason::Underage,
             "AGE_NOT_VERIFIED" => Reason::AgeNotVerified,
+            "OPERATOR_REJECTED" => Reason::OperatorRejected,
             other => match step_and_code(other) {
                 Some((step, code)) => Reason::StepRejected(step, code),
                 None => Reason::Flag(other.to_owned()),

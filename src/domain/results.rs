@@ -86,6 +86,39 @@ pub struct DecisionRecord {
     pub status: Status,
     /// Machine-readable reasons; empty when verified.
     pub reasons: Vec<super::reasons::Reason>,
+    /// Present when an operator made this decision, replacing the automatic one.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<OperatorReview>,
+}
+
+impl DecisionRecord {
+    /// A decision of the automatic policy.
+    pub fn automatic(status: Status, reasons: Vec<super::reasons::Reason>) -> Self {
+        DecisionRecord {
+            status,
+            reasons,
+            review: None,
+        }
+    }
+}
+
+/// Who made a decision that is not the automatic policy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    Operator,
+}
+
+/// What an operator's review adds to `results.decision`: who, why, when, and the
+/// automatic decision it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperatorReview {
+    pub decided_by: DecidedBy,
+    pub reviewer: String,
+    pub reason: String,
+    pub note: Option<String>,
+    pub decided_at: String,
+    pub automatic_decision: Box<DecisionRecord>,
 }
 
 /// `results.document`: the chosen type and each accepted side.
@@ -140,6 +173,11 @@ impl Results {
             Results::Erased(_) => None,
             Results::Recorded(r) => Some(r),
         }
+    }
+
+    /// Whether the personal data was erased (on request or after the retention period).
+    pub fn is_erased(&self) -> bool {
+        matches!(self, Results::Erased(_))
     }
 
     pub fn recorded(&self) -> Option<&Recorded> {

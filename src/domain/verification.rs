@@ -30,7 +30,8 @@ impl Status {
         self.into()
     }
 
-    /// A decided (or expired) verification never changes again.
+    /// Decided (or expired): the user's part is over. Only an operator's review still
+    /// moves one, from `needs_manual_review` (see [`Status::can_become`]).
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -47,9 +48,13 @@ impl Status {
         }
     }
 
-    /// The only allowed transitions: forward, never out of a final state.
+    /// The only allowed transitions: forward, never out of a final state, except that an
+    /// operator's review closes a `needs_manual_review` case as `verified` or `rejected`.
     pub fn can_become(self, next: Status) -> bool {
-        !self.is_final() && next.rank() > self.rank()
+        match (self, next) {
+            (Status::NeedsManualReview, Status::Verified | Status::Rejected) => true,
+            _ => !self.is_final() && next.rank() > self.rank(),
+        }
     }
 
     fn unknown(given: &str) -> String {
@@ -246,6 +251,11 @@ mod tests {
         assert!(!InProgress.can_become(Created));
         assert!(!Processing.can_become(InProgress));
         assert!(!Verified.can_become(Rejected));
+        assert!(NeedsManualReview.can_become(Verified));
+        assert!(NeedsManualReview.can_become(Rejected));
+        assert!(!NeedsManualReview.can_become(Expired));
+        assert!(!Rejected.can_become(Verified));
+        assert!(!Verified.can_become(NeedsManualReview));
         assert!(!Expired.can_become(InProgress));
         assert!(!InProgress.can_become(InProgress));
     }

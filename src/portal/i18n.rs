@@ -238,6 +238,9 @@ pub struct Strings {
     pub expired_body: String,
     pub completed_title: String,
     pub completed_body: String,
+    /// The operator erased the verification before the user finished.
+    pub closed_title: String,
+    pub closed_body: String,
     pub ui: Ui,
     /// Checked against [`REASON_CODES`] when parsed; ordered by [`Lang::reasons`].
     #[serde(skip_serializing)]
@@ -492,23 +495,23 @@ mod tests {
     const SNAPSHOT: [(Lang, &str); 5] = [
         (
             Lang::En,
-            "441a205472cfd33ded6710d3bb5f34db5eac13453629120959995f6175981c1c",
+            "040597d3eed191f7560922f3396c3b99bb4bf1112cbbc038d81304746dc152e9",
         ),
         (
             Lang::Nl,
-            "085a002807e3376aeea8778dbfcd65121ed3e57112fde909dd76d86a9005d8e2",
+            "2d3a1887ce1e4343dc539fe3e382bdb2e581d6c41a9da3ffefc28aa915e4d326",
         ),
         (
             Lang::Es,
-            "7651613033827aec54d789e390a0b1bd2429593b6e5c44c3e78927085a3bd2d4",
+            "c46b18b8e23e231f5683b599baf9d8ee6a032878dfe06863836d0b23c6486e0d",
         ),
         (
             Lang::De,
-            "0e4b35578bc44d479a906f8ca6c3b9f76444bed034cf48f75b82f643d67e589e",
+            "d20765b0eac35e075c48124679870969ed983b6d6b25e9fee40c95646ad1d152",
         ),
         (
             Lang::Fr,
-            "b4d863a85828dd5c6a0ffb6a77211e387ca684d98acf62557cfeeefb4981e995",
+            "9f3dab01cf98feb39d9950fe7a8850d0e5f8b97970dfa8f75de8735dee185e91",
         ),
     ];
 

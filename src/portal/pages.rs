@@ -145,7 +145,7 @@ pub struct StatusPage {
     pub t: &'static Strings,
     pub lang: &'static str,
     pub version: &'static str,
-    /// `not_found`, `expired`, `completed` or `unavailable`.
+    /// `not_found`, `expired`, `completed`, `closed` or `unavailable`.
     pub kind: &'static str,
     pub title: &'static str,
     pub message: &'static str,
@@ -261,6 +261,13 @@ async fn verify(
     };
     let (status, _) = v.effective_status(now());
     let res = match status {
+        // Erased on the operator's request before the user finished: nothing to go on with.
+        Status::Created | Status::InProgress | Status::Processing if v.results.is_erased() => {
+            let mut page = status_page("closed", &t.closed_title, &t.closed_body);
+            page.verification_id = Some(v.id.to_string());
+            page.parent_origin = parent_origin;
+            (StatusCode::GONE, page).into_response()
+        }
         Status::Expired => {
             let mut page = status_page("expired", &t.expired_title, &t.expired_body);
             page.verification_id = Some(v.id.to_string());

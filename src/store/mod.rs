@@ -120,6 +120,99 @@ pub enum CreateOutcome {
     Replayed(IdempotencyRecord),
 }
 
+/// Which verifications [`Store::list_verifications`] returns, and in what order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerificationQuery {
+    /// Only these keys' verifications; `None` for every key's.
+    pub key_ids: Option<Vec<String>>,
+    /// As a reader sees it at the query's `now` ([`Verification::effective_status`]): a
+    /// verification past its expiry that the sweeper has not yet marked counts as
+    /// `expired`, not as `created` or `in_progress`.
+    pub status: Option<crate::domain::Status>,
+    /// Created strictly after this instant.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created strictly before this instant.
+    pub created_before: Option<DateTime<Utc>>,
+    /// `extra_data.reference_id`, exactly.
+    pub reference: Option<String>,
+    /// Oldest first (the review queue); newest first otherwise.
+    pub oldest_first: bool,
+    /// Continue after this verification (the last one of the previous page).
+    pub after: Option<ListCursor>,
+    pub limit: u32,
+}
+
+impl VerificationQuery {
+    /// Every verification of `key_id`, newest first, `limit` at a time.
+    pub fn of_key(key_id: &str, limit: u32) -> Self {
+        VerificationQuery {
+            key_ids: Some(vec![key_id.to_owned()]),
+            status: None,
+            created_after: None,
+            created_before: None,
+            reference: None,
+            oldest_first: false,
+            after: None,
+            limit,
+        }
+    }
+}
+
+/// Where a page of verifications ended: the last one's creation time and id. Pages are
+/// cut by this key, not by an offset, so a page costs the same however deep it is, and
+/// verifications created meanwhile neither repeat nor hide others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: String,
+}
+
+impl ListCursor {
+    pub fn after(v: &Verification) -> Self {
+        ListCursor {
+            created_at: v.created_at,
+            id: v.id.to_string(),
+        }
+    }
+
+    /// The opaque form clients pass back: URL-safe base64 of `<microseconds>.<id>`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let raw = format!("{}.{}", self.created_at.timestamp_micros(), self.id);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// `None` for anything [`ListCursor::encode`] did not make.
+    pub fn decode(text: &str) -> Option<Self> {
+        use base64::Engine;
+        if text.len() > 200 {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (micros, id) = raw.split_once('.')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        let id = VerificationId::parse(id)?;
+        Some(ListCursor {
+            created_at,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// The reference operators search by: `extra_data.reference_id` when it is a string or a
+/// number of at most 256 bytes (longer ones are kept in `extra_data` but not indexed).
+pub fn reference_of(extra_data: Option<&Value>) -> Option<String> {
+    let text = match extra_data?.get("reference_id")? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    (text.len() <= 256).then_some(text)
+}
+
 /// News that keys may have changed in the database, whichever process changed them.
 #[async_trait]
 pub trait KeyChanges: Send {
@@ -174,6 +267,9 @@ pub trait Store: AccountStore + Send + Sync + 'static {
         key_id: &str,
         idempotency_key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Keep the answer to a request made with an idempotency key; `false` when another
+    /// request took that key first (its record stays).
+    async fn insert_idempotency(&self, record: &IdempotencyRecord) -> Result<bool, StoreError>;
     /// Drop idempotency records older than `before`; returns how many.
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
@@ -265,6 +361,21 @@ pub trait Store: AccountStore + Send + Sync + 'static {
     async fn mark_erased(&self, id: &VerificationId, at: DateTime<Utc>)
     -> Result<bool, StoreError>;
 
+    /// A page of verifications (see [`VerificationQuery`]), as of `now`.
+    async fn list_verifications(
+        &self,
+        query: &VerificationQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Verification>, StoreError>;
+
+    /// Append one event to the audit log; returns its sequence number.
+    async fn append_audit(&self, event: &crate::audit::AuditEvent) -> Result<i64, StoreError>;
+    /// A page of the audit log, newest first.
+    async fn list_audit(
+        &self,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
+
     /// Verifications by stored status, for metrics.
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Webhook events waiting for delivery.
@@ -306,4 +417,52 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 
 pub(crate) fn parse_value(what: &str, text: Option<String>) -> Result<Option<Value>, StoreError> {
     text.map(|t| from_json(what, &t)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_and_nothing_else_reads_as_one() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let c = ListCursor {
+            created_at: at,
+            id: "ver_0123456789abcdef0123456789abcdef".into(),
+        };
+        let text = c.encode();
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(ListCursor::decode(&text), Some(c));
+        for bad in ["", "x", "aGVsbG8", "MTIz", "bm90LmFuLmlk", &"A".repeat(400)] {
+            assert_eq!(ListCursor::decode(bad), None, "{bad}");
+        }
+        // An id that is not a verification id is refused even when well encoded.
+        use base64::Engine;
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode("1764000000123456.ver_' OR 1=1 --");
+        assert_eq!(ListCursor::decode(&forged), None);
+    }
+
+    #[test]
+    fn the_reference_is_a_short_string_or_number() {
+        assert_eq!(
+            reference_of(Some(&json!({"reference_id": "ORDER-1"}))),
+            Some("ORDER-1".into())
+        );
+        assert_eq!(
+            reference_of(Some(&json!({"reference_id": 12345}))),
+            Some("12345".into())
+        );
+        assert_eq!(reference_of(Some(&json!({"reference_id": ["a"]}))), None);
+        assert_eq!(reference_of(Some(&json!({"reference_id": null}))), None);
+        assert_eq!(reference_of(Some(&json!({"other": "x"}))), None);
+        assert_eq!(reference_of(None), None);
+        let long = "x".repeat(257);
+        assert_eq!(reference_of(Some(&json!({"reference_id": long}))), None);
+    }
 }

@@ -222,6 +222,48 @@ where
 }
 
 #[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor_kind: String,
+    actor_id: String,
+    actor_label: String,
+    address: Option<String>,
+    action: String,
+    verification_id: Option<String>,
+    key_id: Option<String>,
+    target: Option<String>,
+    detail: Option<String>,
+}
+
+impl TryFrom<AuditRow> for crate::audit::AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(crate::audit::AuditEvent {
+            seq: r.seq,
+            at: r.at,
+            actor: crate::audit::Actor {
+                kind: r
+                    .actor_kind
+                    .parse()
+                    .map_err(|e| corrupt("audit_events.actor_kind", e))?,
+                id: r.actor_id,
+                label: r.actor_label,
+                address: r.address,
+            },
+            action: r
+                .action
+                .parse()
+                .map_err(|e| corrupt("audit_events.action", e))?,
+            verification_id: r.verification_id,
+            key_id: r.key_id,
+            target: r.target,
+            detail: parse_value("audit_events.detail", r.detail)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(crate) struct EventRow {
     id: String,
     key_id: String,

@@ -16,11 +16,15 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, Pool, Type};
 
 use super::dialect::{Dialect, RowsAffected};
 use super::rows::{
-    AttemptRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow, VerificationRow,
-    VerificationWithAttemptsRow, convert,
+    AttemptRow, AuditRow, DeliveryRow, DueEventRow, EventRow, IdempotencyRow, KeyRow,
+    VerificationRow, VerificationWithAttemptsRow, convert,
 };
-use super::{ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError};
-use crate::domain::{Attempt, Verification, VerificationId};
+use super::{
+    ApiKeyRecord, CreateOutcome, IdempotencyRecord, KeyChanges, Store, StoreError,
+    VerificationQuery,
+};
+use crate::audit::{AuditEvent, AuditQuery};
+use crate::domain::{Attempt, Status, Verification, VerificationId};
 use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent, WebhookConfig};
 
 /// A store on a database of dialect `D`: [`super::PgStore`] or [`super::SqliteStore`].
@@ -68,6 +72,12 @@ fn json<T: serde::Serialize>(value: &T) -> JsonParam {
 const KEY_COLUMNS: &str = "id, name, prefix, key_hash, CAST(settings AS TEXT) AS settings,
     qr_token, webhook_url, webhook_secret, webhook_old_secret, webhook_old_secret_until,
     created_at, revoked_at";
+
+/// Keep an idempotency record unless its key is taken: `$1`..`$6` are its fields in order.
+const INSERT_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (key_id, idempotency_key,
+        request_hash, verification_id, response, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    ON CONFLICT (key_id, idempotency_key) DO NOTHING";
 
 /// The columns of `verifications v` that make a [`VerificationRow`].
 const VERIFICATION_COLUMNS: &str = "v.id, v.key_id, v.status, CAST(v.flow AS TEXT) AS flow,
@@ -222,8 +232,9 @@ where
     ) -> Result<CreateOutcome, StoreError> {
         let insert = sqlx::query(
             "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
-                 extra_data, return_url, created_at, updated_at, expires_at, portal, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 extra_data, return_url, created_at, updated_at, expires_at, portal, version,
+                 reference)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(v.id.as_str())
         .bind(v.key_id.as_str())
@@ -238,7 +249,8 @@ where
         .bind(v.updated_at)
         .bind(v.expires_at)
         .bind(json(&v.portal))
-        .bind(v.version);
+        .bind(v.version)
+        .bind(super::reference_of(v.extra_data.as_ref()));
         let Some(rec) = idempotency else {
             // One statement needs no explicit transaction: one round trip.
             insert.execute(&self.pool).await?;
@@ -246,21 +258,16 @@ where
         };
         let mut tx = self.pool.begin().await?;
         insert.execute(&mut *tx).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash,
-                 verification_id, response, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (key_id, idempotency_key) DO NOTHING",
-        )
-        .bind(rec.key_id.as_str())
-        .bind(rec.idempotency_key.as_str())
-        .bind(rec.request_hash.as_str())
-        .bind(rec.verification_id.as_str())
-        .bind(rec.response.as_str())
-        .bind(rec.created_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let inserted = sqlx::query(INSERT_IDEMPOTENCY)
+            .bind(rec.key_id.as_str())
+            .bind(rec.idempotency_key.as_str())
+            .bind(rec.request_hash.as_str())
+            .bind(rec.verification_id.as_str())
+            .bind(rec.response.as_str())
+            .bind(rec.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         if inserted == 0 {
             tx.rollback().await?;
             let existing = self
@@ -287,6 +294,20 @@ where
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(Into::into))
+    }
+
+    async fn insert_idempotency(&self, rec: &IdempotencyRecord) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(INSERT_IDEMPOTENCY)
+            .bind(rec.key_id.as_str())
+            .bind(rec.idempotency_key.as_str())
+            .bind(rec.request_hash.as_str())
+            .bind(rec.verification_id.as_str())
+            .bind(rec.response.as_str())
+            .bind(rec.created_at)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(inserted == 1)
     }
 
     async fn purge_idempotency(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
@@ -624,7 +645,7 @@ where
         };
         sqlx::query(
             "UPDATE verifications SET results = $2, extra_data = NULL,
-                 return_url = NULL, version = version + 1
+                 return_url = NULL, reference = NULL, version = version + 1
              WHERE id = $1",
         )
         .bind(id.as_str())
@@ -648,6 +669,141 @@ where
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_verifications(
+        &self,
+        q: &VerificationQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Verification>, StoreError> {
+        let mut filter = Filter::default();
+        if let Some(keys) = &q.key_ids {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let places: Vec<String> = keys
+                .iter()
+                .map(|k| filter.bind(Bind::Text(k.clone())))
+                .collect();
+            filter.and(format!("v.key_id IN ({})", places.join(", ")));
+        }
+        if let Some(status) = q.status {
+            // What a reader sees (`Verification::effective_status`): open past expiry
+            // reads `expired`.
+            let now = filter.bind(Bind::Time(now));
+            let condition = match status {
+                Status::Created | Status::InProgress => {
+                    let s = filter.bind(Bind::Text(status.as_str().to_owned()));
+                    format!("v.status = {s} AND v.expires_at > {now}")
+                }
+                Status::Expired => format!(
+                    "(v.status = 'expired' OR (v.status IN ('created', 'in_progress')
+                       AND v.expires_at <= {now}))"
+                ),
+                _ => {
+                    let s = filter.bind(Bind::Text(status.as_str().to_owned()));
+                    format!("v.status = {s}")
+                }
+            };
+            filter.and(condition);
+        }
+        if let Some(t) = q.created_after {
+            let t = filter.bind(Bind::Time(t));
+            filter.and(format!("v.created_at > {t}"));
+        }
+        if let Some(t) = q.created_before {
+            let t = filter.bind(Bind::Time(t));
+            filter.and(format!("v.created_at < {t}"));
+        }
+        if let Some(reference) = &q.reference {
+            let r = filter.bind(Bind::Text(reference.clone()));
+            filter.and(format!("v.reference = {r}"));
+        }
+        let (order, past) = if q.oldest_first {
+            ("ASC", ">")
+        } else {
+            ("DESC", "<")
+        };
+        if let Some(after) = &q.after {
+            let t = filter.bind(Bind::Time(after.created_at));
+            let id = filter.bind(Bind::Text(after.id.clone()));
+            filter.and(format!("(v.created_at, v.id) {past} ({t}, {id})"));
+        }
+        let limit = filter.bind(Bind::Int(i64::from(q.limit)));
+        let sql = format!(
+            "SELECT {VERIFICATION_COLUMNS} FROM verifications v {where_}
+             ORDER BY v.created_at {order}, v.id {order} LIMIT {limit}",
+            where_ = filter.where_clause(),
+        );
+        let mut query = sqlx::query_as::<_, VerificationRow>(sqlx::AssertSqlSafe(sql));
+        for b in filter.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t),
+                Bind::Time(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        convert(query.fetch_all(&self.pool).await?)
+    }
+
+    async fn append_audit(&self, e: &AuditEvent) -> Result<i64, StoreError> {
+        let (seq,): (i64,) = sqlx::query_as(
+            "INSERT INTO audit_events (at, actor_kind, actor_id, actor_label, address, action,
+                 verification_id, key_id, target, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
+        )
+        .bind(e.at)
+        .bind(e.actor.kind.as_str())
+        .bind(e.actor.id.as_str())
+        .bind(e.actor.label.as_str())
+        .bind(e.actor.address.as_deref())
+        .bind(e.action.as_str())
+        .bind(e.verification_id.as_deref())
+        .bind(e.key_id.as_deref())
+        .bind(e.target.as_deref())
+        .bind(e.detail.as_ref().map(json))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(seq)
+    }
+
+    async fn list_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut filter = Filter::default();
+        if let Some(id) = &q.verification_id {
+            let id = filter.bind(Bind::Text(id.clone()));
+            filter.and(format!("verification_id = {id}"));
+        }
+        if let Some(keys) = &q.key_ids {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let places: Vec<String> = keys
+                .iter()
+                .map(|k| filter.bind(Bind::Text(k.clone())))
+                .collect();
+            filter.and(format!("key_id IN ({})", places.join(", ")));
+        }
+        if let Some(seq) = q.before_seq {
+            let seq = filter.bind(Bind::Int(seq));
+            filter.and(format!("seq < {seq}"));
+        }
+        let limit = filter.bind(Bind::Int(i64::from(q.limit)));
+        let sql = format!(
+            "SELECT seq, at, actor_kind, actor_id, actor_label, address, action,
+                 verification_id, key_id, target, CAST(detail AS TEXT) AS detail
+             FROM audit_events {where_} ORDER BY seq DESC LIMIT {limit}",
+            where_ = filter.where_clause(),
+        );
+        let mut query = sqlx::query_as::<_, AuditRow>(sqlx::AssertSqlSafe(sql));
+        for b in filter.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t),
+                Bind::Time(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        convert(query.fetch_all(&self.pool).await?)
     }
 
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
@@ -790,6 +946,41 @@ where
     .bind(e.event_type.as_str())
     .bind(json(&e.data))
     .bind(e.created_at)
+}
+
+/// A query's parameter, in the order the placeholders number them.
+enum Bind {
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// The `WHERE` of a query whose conditions depend on what was asked, with its
+/// parameters: values are always bound, never written into the SQL.
+#[derive(Default)]
+struct Filter {
+    conditions: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Filter {
+    /// Bind `value`; its placeholder.
+    fn bind(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
+    }
+
+    fn and(&mut self, condition: String) {
+        self.conditions.push(condition);
+    }
+
+    fn where_clause(&self) -> String {
+        if self.conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.conditions.join(" AND "))
+        }
+    }
 }
 
 fn ids(rows: Vec<(String,)>) -> Vec<VerificationId> {

@@ -78,7 +78,7 @@ pub(super) async fn decide(
         }
     };
     let change = Change::Decided {
-        decision: DecisionRecord { status, reasons },
+        decision: DecisionRecord::automatic(status, reasons),
         face_match,
     };
     let decided = lifecycle::apply(&v, attempts, change, now()).map_err(ApiError::internal)?;

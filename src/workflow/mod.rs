@@ -5,6 +5,7 @@
 //! Handlers translate HTTP to and from these functions; the stores only persist.
 
 mod decide;
+pub mod operator;
 mod steps;
 
 use std::collections::BTreeMap;
@@ -76,6 +77,9 @@ pub async fn open(state: &AppState, id: &VerificationId) -> Result<Loaded, ApiEr
     let mut loaded = load(state, id).await?;
     let at = now();
     let current = &loaded.verification;
+    if current.results.is_erased() && !current.status.is_final() {
+        return Err(ApiError::VerificationErased);
+    }
     if current.status == Status::Created && at < current.expires_at {
         let started = lifecycle::apply(current, &loaded.attempts, Change::Opened, at)
             .map_err(ApiError::internal)?;
@@ -113,6 +117,7 @@ pub async fn begin_step(
 fn refused(r: Refusal) -> ApiError {
     match r {
         Refusal::Expired => ApiError::VerificationExpired,
+        Refusal::Erased => ApiError::VerificationErased,
         Refusal::InvalidStep(why) => ApiError::InvalidStep(why),
     }
 }

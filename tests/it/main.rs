@@ -28,6 +28,7 @@ mod imaging;
 mod metrics;
 mod mrz_rules;
 mod openapi;
+mod operator;
 mod outage;
 mod portal;
 mod portal_pages;

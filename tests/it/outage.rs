@@ -174,6 +174,25 @@ impl Store for DownStore {
     async fn mark_erased(&self, _: &VerificationId, _: DateTime<Utc>) -> Result<bool, StoreError> {
         down()
     }
+    async fn insert_idempotency(&self, _: &IdempotencyRecord) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn list_verifications(
+        &self,
+        _: &v2client::store::VerificationQuery,
+        _: DateTime<Utc>,
+    ) -> Result<Vec<v2client::domain::Verification>, StoreError> {
+        down()
+    }
+    async fn append_audit(&self, _: &v2client::audit::AuditEvent) -> Result<i64, StoreError> {
+        down()
+    }
+    async fn list_audit(
+        &self,
+        _: &v2client::audit::AuditQuery,
+    ) -> Result<Vec<v2client::audit::AuditEvent>, StoreError> {
+        down()
+    }
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         down()
     }

@@ -31,14 +31,14 @@ both_stores!(
 );
 
 #[derive(Clone, Default)]
-struct Receiver {
-    hits: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+pub(crate) struct Receiver {
+    pub(crate) hits: Arc<Mutex<Vec<(HeaderMap, String)>>>,
     fail_next: Arc<AtomicUsize>,
     redirect_to: Option<String>,
 }
 
 impl Receiver {
-    async fn start(redirect_to: Option<String>) -> (Receiver, String) {
+    pub(crate) async fn start(redirect_to: Option<String>) -> (Receiver, String) {
         let r = Receiver {
             redirect_to,
             ..Receiver::default()
@@ -70,7 +70,7 @@ impl Receiver {
         (r, format!("http://{addr}/hook"))
     }
 
-    fn bodies(&self) -> Vec<Value> {
+    pub(crate) fn bodies(&self) -> Vec<Value> {
         self.hits
             .lock()
             .unwrap()
