@@ -46,7 +46,8 @@ impl From<ApiError> for DashError {
             ApiError::VerificationNotFound | ApiError::ImageNotFound(_) => DashError::NotFound,
             ApiError::RateLimited { .. } => DashError::TooMany(e),
             ApiError::ServiceUnavailable(inner) => DashError::Unavailable(inner),
-            ApiError::InvalidRequest(_) | ApiError::InvalidStep(_) => DashError::BadRequest,
+            // What the user sent cannot be done (a bad value, a case no longer waiting).
+            other if other.status().is_client_error() => DashError::BadRequest,
             other => DashError::Internal(Box::new(other)),
         }
     }

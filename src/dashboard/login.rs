@@ -132,7 +132,7 @@ pub(super) async fn login(
                 "dashboard account locked after {LOCK_AFTER} failed logins in a row"
             );
         }
-        super::audit_login_failed(&state, user.as_ref(), address.clone(), reason).await;
+        super::audit_login(&state, user.as_ref(), address.clone(), Some(reason)).await?;
         let page = LoginPage {
             email: email.unwrap_or_default(),
             failed: true,
@@ -149,6 +149,7 @@ pub(super) async fn login(
     let (record, token) = new_session(&user, address.clone(), user_agent);
     state.store.insert_session(&record).await?;
     tracing::info!(user_id = %user.id, address = address.as_deref(), "dashboard login");
+    super::audit_login(&state, Some(&user), address, None).await?;
     let mut res = Redirect::to("/dashboard").into_response();
     *res.status_mut() = StatusCode::SEE_OTHER;
     res.headers_mut()
@@ -191,6 +192,7 @@ pub(super) async fn logout(
     posted: Posted<NoFields>,
 ) -> Result<Response, DashError> {
     state.store.delete_session(&posted.me.session.id).await?;
+    super::audit(&state, &posted.me, crate::audit::Action::Logout, None, None).await?;
     tracing::info!(user_id = %posted.me.user.id, "dashboard logout");
     Ok(logged_out(&state))
 }
@@ -214,6 +216,14 @@ pub(super) async fn logout_everywhere(
 ) -> Result<Response, DashError> {
     let n = state.store.delete_user_sessions(&posted.me.user.id).await?;
     tracing::info!(user_id = %posted.me.user.id, sessions = n, "dashboard logout everywhere");
+    super::audit(
+        &state,
+        &posted.me,
+        crate::audit::Action::Logout,
+        None,
+        Some("every session"),
+    )
+    .await?;
     Ok(logged_out(&state))
 }
 

@@ -18,8 +18,9 @@ use utoipa_axum::routes;
 pub use session::DashboardUser;
 
 use crate::AppState;
+use crate::audit::{self, Action, Actor, ActorKind, AuditEvent};
 use crate::security_headers::{self, Policy};
-use crate::store::UserRecord;
+use crate::store::{UserRecord, VerificationQuery};
 
 /// The dashboard's routes. Pages carry the site's page headers and are never cached
 /// (they show personal data).
@@ -57,33 +58,60 @@ impl Nav {
     }
 }
 
-/// Record a failed login for the audit log.
-async fn audit_login_failed(
-    _state: &AppState,
-    user: Option<&UserRecord>,
-    address: Option<String>,
-    reason: &str,
-) {
-    tracing::info!(
-        target: "v2client::audit",
-        action = "login.failed",
-        user_id = user.map(|u| u.id.as_str()),
-        address = address.as_deref(),
-        reason,
-        "audit"
-    );
+/// The audit log's name for a dashboard user.
+pub fn actor(user: &UserRecord, address: Option<String>) -> Actor {
+    Actor {
+        kind: ActorKind::User,
+        id: user.id.clone(),
+        label: user.email.clone(),
+        address,
+    }
 }
 
-/// Record what a dashboard user did or saw, for the audit log.
-async fn audit(_state: &AppState, me: &DashboardUser, action: &'static str, target: &str) {
-    tracing::info!(
-        target: "v2client::audit",
-        action,
-        user_id = %me.user.id,
-        address = me.address.as_deref(),
-        target,
-        "audit"
-    );
+/// Record a login attempt in the audit log: who (when the account exists), from where,
+/// and why it failed.
+async fn audit_login(
+    state: &AppState,
+    user: Option<&UserRecord>,
+    address: Option<String>,
+    failure: Option<&str>,
+) -> Result<(), error::DashError> {
+    let actor = match user {
+        Some(u) => actor(u, address),
+        None => Actor {
+            kind: ActorKind::User,
+            id: String::new(),
+            label: "unknown account".to_owned(),
+            address,
+        },
+    };
+    let event = match failure {
+        Some(reason) => AuditEvent::new(&actor, Action::LoginFailed)
+            .detail(serde_json::json!({ "reason": reason })),
+        None => AuditEvent::new(&actor, Action::LoginSucceeded),
+    };
+    audit::record(state.store.as_ref(), event).await?;
+    Ok(())
+}
+
+/// Record what a dashboard user did or saw. What cannot be logged does not happen: a
+/// failure here fails the request.
+async fn audit(
+    state: &AppState,
+    me: &DashboardUser,
+    action: Action,
+    on: Option<&crate::domain::Verification>,
+    target: Option<&str>,
+) -> Result<(), error::DashError> {
+    let mut event = AuditEvent::new(&actor(&me.user, me.address.clone()), action);
+    if let Some(v) = on {
+        event = event.on(v);
+    }
+    if let Some(t) = target {
+        event = event.target(t);
+    }
+    audit::record(state.store.as_ref(), event).await?;
+    Ok(())
 }
 
 /// The image of an attempt a reviewer looks at first: the straightened crop of a document
@@ -105,10 +133,40 @@ fn reference_of(extra: Option<&serde_json::Value>) -> Option<String> {
         })
 }
 
+/// Most verifications the review queue shows at once.
+const QUEUE_LENGTH: u32 = 200;
+
 /// The verifications waiting for review that `me` may see, oldest first.
 async fn queue_items(
-    _state: &AppState,
-    _me: &DashboardUser,
+    state: &AppState,
+    me: &DashboardUser,
 ) -> Result<Vec<pages::QueueItem>, error::DashError> {
-    Ok(Vec::new())
+    let query = VerificationQuery {
+        key_ids: me.visible_keys(),
+        status: Some(crate::domain::Status::NeedsManualReview),
+        created_after: None,
+        created_before: None,
+        reference: None,
+        oldest_first: true,
+        after: None,
+        limit: QUEUE_LENGTH,
+    };
+    let found = state
+        .store
+        .list_verifications(&query, crate::domain::verification::now())
+        .await?;
+    let keys = state.store.list_keys().await?;
+    Ok(found
+        .into_iter()
+        .map(|v| pages::QueueItem {
+            key_name: keys
+                .iter()
+                .find(|k| k.id == v.key_id)
+                .map_or_else(|| v.key_id.clone(), |k| k.name.clone()),
+            created_at: crate::domain::verification::rfc3339(v.created_at),
+            reasons: pages::decision_reasons(&v.results.to_json()),
+            reference: reference_of(v.extra_data.as_ref()),
+            id: v.id.to_string(),
+        })
+        .collect())
 }

@@ -15,6 +15,7 @@ use super::error::DashError;
 use super::session::{DashboardUser, NoUser, Posted};
 use super::{Nav, audit};
 use crate::AppState;
+use crate::audit::Action;
 use crate::domain::verification::{now, rfc3339};
 use crate::domain::{KeySettings, VerificationId};
 use crate::openapi::HtmlPage;
@@ -25,6 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(queue))
         .routes(routes!(verification))
         .routes(routes!(redeliver))
+        .routes(routes!(review))
         .routes(routes!(keys_page, create_key))
         .routes(routes!(revoke_key))
         .routes(routes!(rotate_qr))
@@ -37,8 +39,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 type Page = Result<Response, DashError>;
 
-fn logged_in(me: Result<DashboardUser, NoUser>) -> Result<DashboardUser, Response> {
-    me.map_err(IntoResponse::into_response)
+fn logged_in(me: Result<DashboardUser, NoUser>) -> Result<DashboardUser, Box<Response>> {
+    me.map_err(|e| Box::new(e.into_response()))
 }
 
 // ---- Review queue ---------------------------------------------------------------------
@@ -72,7 +74,7 @@ struct QueuePage {
 async fn queue(State(state): State<AppState>, me: Result<DashboardUser, NoUser>) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
-        Err(res) => return Ok(res),
+        Err(res) => return Ok(*res),
     };
     let items = super::queue_items(&state, &me).await?;
     Ok(QueuePage {
@@ -279,10 +281,10 @@ async fn verification(
 ) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
-        Err(res) => return Ok(res),
+        Err(res) => return Ok(*res),
     };
     let (v, attempts) = visible(&state, &me, &id).await?;
-    audit(&state, &me, "verification.viewed", v.id.as_str()).await;
+    audit(&state, &me, Action::VerificationViewed, Some(&v), None).await?;
     let key_name = state
         .store
         .find_key(&v.key_id)
@@ -402,8 +404,65 @@ async fn redeliver(
         return Err(DashError::NotFound);
     }
     state.store.redeliver(&event_id, now()).await?;
-    audit(&state, &me, "webhook.redelivered", &event_id).await;
+    audit(
+        &state,
+        &me,
+        Action::WebhookRedelivered,
+        Some(&v),
+        Some(&event_id),
+    )
+    .await?;
     Ok(Redirect::to(&format!("/dashboard/verifications/{}#webhooks", v.id)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// Decide a verification waiting for review: approve or reject, with a reason
+#[utoipa::path(
+    post,
+    path = "/dashboard/verifications/{id}/review",
+    tag = "dashboard",
+    params(("id" = String, Path)),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded",
+        description = "`csrf`, `decision` (`verified` or `rejected`), `reason`, `note`"),
+    responses(
+        (status = 413, description = "The form is too large"),
+        (status = 303, description = "Decided: back to the verification"),
+        (status = 400, response = HtmlPage),
+        (status = 403, response = HtmlPage),
+        (status = 404, response = HtmlPage),
+    ),
+)]
+async fn review(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    posted: Posted<ReviewForm>,
+) -> Page {
+    let Posted { me, form } = posted;
+    let (v, _) = visible(&state, &me, &id).await?;
+    let decision = match form.decision.as_str() {
+        "verified" => crate::domain::Status::Verified,
+        "rejected" => crate::domain::Status::Rejected,
+        _ => return Err(DashError::BadRequest),
+    };
+    let note = Some(form.note.trim().to_owned()).filter(|n| !n.is_empty());
+    let review = crate::domain::lifecycle::Review {
+        decision,
+        reason: form.reason.trim().to_owned(),
+        note,
+        reviewer: me.user.email.clone(),
+    };
+    let by = super::actor(&me.user, me.address.clone());
+    let decided = crate::workflow::operator::review(state.store.as_ref(), v, review, &by).await?;
+    Ok(Redirect::to(&format!("/dashboard/verifications/{}", decided.id)).into_response())
 }
 
 // ---- Keys (admins) ----------------------------------------------------------------------
@@ -468,7 +527,7 @@ fn key_row(state: &AppState, k: ApiKeyRecord) -> KeyRow {
 async fn keys_page(State(state): State<AppState>, me: Result<DashboardUser, NoUser>) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
-        Err(res) => return Ok(res),
+        Err(res) => return Ok(*res),
     };
     me.require_admin()?;
     let keys = state
@@ -521,7 +580,7 @@ async fn create_key(State(state): State<AppState>, posted: Posted<NewKeyForm>) -
     let (mut record, secret) = crate::keys::new_key(name, KeySettings::default());
     record.webhook = webhook;
     state.store.insert_key(&record).await?;
-    audit(&state, &me, "key.created", &record.id).await;
+    audit(&state, &me, Action::KeyCreated, None, Some(&record.id)).await?;
     let mut secrets = vec![("API key", secret.expose().to_owned())];
     if let Some(w) = &record.webhook {
         secrets.push(("Webhook signing secret", w.secret.expose().to_owned()));
@@ -561,7 +620,7 @@ async fn revoke_key(
         .revoke_key(&id, now())
         .await?
         .ok_or(DashError::NotFound)?;
-    audit(&state, &posted.me, "key.revoked", &k.id).await;
+    audit(&state, &posted.me, Action::KeyRevoked, None, Some(&k.id)).await?;
     Ok(Redirect::to("/dashboard/keys").into_response())
 }
 
@@ -591,7 +650,14 @@ async fn rotate_qr(
         .rotate_qr_token(&id, &crate::keys::new_qr_token())
         .await?
         .ok_or(DashError::NotFound)?;
-    audit(&state, &posted.me, "key.qr_rotated", &k.id).await;
+    audit(
+        &state,
+        &posted.me,
+        Action::KeyRotated,
+        None,
+        Some(&format!("{} qr_token", k.id)),
+    )
+    .await?;
     Ok(Redirect::to("/dashboard/keys").into_response())
 }
 
@@ -626,7 +692,14 @@ async fn rotate_webhook_secret(
     let old = key.webhook.as_ref().ok_or(DashError::NotFound)?;
     let rotated = crate::keys::rotated_webhook(old, crate::keys::WEBHOOK_SECRET_GRACE);
     state.store.set_webhook(&key.id, Some(&rotated)).await?;
-    audit(&state, &me, "key.webhook_secret_rotated", &key.id).await;
+    audit(
+        &state,
+        &me,
+        Action::KeyRotated,
+        None,
+        Some(&format!("{} webhook_secret", key.id)),
+    )
+    .await?;
     Ok(SecretPage {
         nav: Nav::new(&me, "keys"),
         title: "Webhook secret rotated",
@@ -724,7 +797,7 @@ async fn users_view(state: &AppState, me: &DashboardUser, message: Option<String
 async fn users_page(State(state): State<AppState>, me: Result<DashboardUser, NoUser>) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
-        Err(res) => return Ok(res),
+        Err(res) => return Ok(*res),
     };
     me.require_admin()?;
     users_view(&state, &me, None).await
@@ -764,7 +837,7 @@ async fn create_user(State(state): State<AppState>, posted: Posted<NewUserForm>)
     let password = Zeroizing::new(form.password);
     match accounts::create_user(state.store.as_ref(), &form.email, role, password, &grants).await {
         Ok(user) => {
-            audit(&state, &me, "user.created", &user.id).await;
+            audit(&state, &me, Action::UserCreated, None, Some(&user.id)).await?;
             Ok(Redirect::to("/dashboard/users").into_response())
         }
         Err(AccountError::Store(e)) => Err(e.into()),
@@ -800,7 +873,14 @@ async fn disable_user(
     posted.me.require_admin()?;
     let user = user_by_id(&state, &id).await?;
     state.store.disable_user(&user.email, now()).await?;
-    audit(&state, &posted.me, "user.disabled", &user.id).await;
+    audit(
+        &state,
+        &posted.me,
+        Action::UserDisabled,
+        None,
+        Some(&user.id),
+    )
+    .await?;
     Ok(Redirect::to("/dashboard/users").into_response())
 }
 
@@ -841,10 +921,11 @@ async fn grant_key(
     audit(
         &state,
         &me,
-        "user.granted",
-        &format!("{} {}", user.id, key.id),
+        Action::UserGranted,
+        None,
+        Some(&format!("{} {}", user.id, key.id)),
     )
-    .await;
+    .await?;
     Ok(Redirect::to("/dashboard/users").into_response())
 }
 
@@ -876,10 +957,11 @@ async fn revoke_grant(
     audit(
         &state,
         &posted.me,
-        "user.grant_revoked",
-        &format!("{} {key_id}", user.id),
+        Action::UserGranted,
+        None,
+        Some(&format!("{} {key_id} revoked", user.id)),
     )
-    .await;
+    .await?;
     Ok(Redirect::to("/dashboard/users").into_response())
 }
 

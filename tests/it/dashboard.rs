@@ -289,13 +289,13 @@ async fn a_reviewer_sees_only_the_verifications_of_granted_keys(db: Db) {
     d.user(
         "stranger@example.org",
         Role::Reviewer,
-        &[other_key.id.clone()],
+        std::slice::from_ref(&other_key.id),
     )
     .await;
     d.user(
         "granted@example.org",
         Role::Reviewer,
-        &[d.app.key_record.id.clone()],
+        std::slice::from_ref(&d.app.key_record.id),
     )
     .await;
     d.user("admin@example.org", Role::Admin, &[]).await;
