@@ -11,7 +11,7 @@ use crate::audit::{Action, Actor, AuditEvent};
 use crate::config::{LogFormat, Settings};
 use crate::domain::duration::{format_duration, parse_duration};
 use crate::domain::settings::{parse_flow, parse_list, parse_origin};
-use crate::domain::verification::{later, rfc3339};
+use crate::domain::verification::rfc3339;
 use crate::domain::{KeySettings, Module};
 use crate::store::{self, ApiKeyRecord, Store};
 use crate::{AppState, keys};
@@ -38,6 +38,9 @@ enum Command {
     /// Manage operators' API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the dashboard's users.
+    #[command(subcommand)]
+    Users(crate::dashboard::cli::UsersCommand),
     /// List, review and erase verifications.
     #[command(subcommand)]
     Verifications(operator::VerificationsCommand),
@@ -283,6 +286,7 @@ pub async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Keys(cmd) => keys_command(settings, cmd).await,
+        Command::Users(cmd) => users_command(settings, cmd).await,
         Command::Webhooks(cmd) => webhooks_command(settings, cmd).await,
         Command::Verifications(cmd) => operator::verifications(settings, cmd).await,
         Command::Audit(cmd) => operator::audit(settings, cmd).await,
@@ -807,13 +811,8 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 );
                 return Ok(ExitCode::FAILURE);
             };
-            let until = later(chrono::Utc::now(), grace);
-            let rotated = crate::webhooks::WebhookConfig {
-                url: old.url.clone(),
-                secret: crate::webhooks::WebhookSecret::generate(),
-                old_secret: Some(old.secret.clone()),
-                old_until: Some(until),
-            };
+            let rotated = keys::rotated_webhook(&old, grace);
+            let until = rotated.old_until.unwrap_or_else(chrono::Utc::now);
             store.set_webhook(&current.id, Some(&rotated)).await?;
             let target = Some("webhook_secret");
             key_changed(store.as_ref(), Action::KeyRotated, &current.id, target).await?;
@@ -911,14 +910,11 @@ fn new_webhook(
     url: &str,
     allow_private: bool,
 ) -> Result<crate::webhooks::WebhookConfig, Box<dyn std::error::Error>> {
-    let checked = crate::webhooks::guard::check_shape(url, allow_private)
-        .map_err(|e| format!("webhook URL `{url}`: {e}"))?;
-    Ok(crate::webhooks::WebhookConfig {
-        url: checked.to_string(),
-        secret: crate::webhooks::WebhookSecret::generate(),
-        old_secret: None,
-        old_until: None,
-    })
+    Ok(keys::new_webhook(url, allow_private)?)
+}
+
+async fn users_command(settings: Settings, cmd: crate::dashboard::cli::UsersCommand) -> CliResult {
+    crate::dashboard::cli::run(open_store(&settings).await?.as_ref(), cmd).await
 }
 
 async fn webhooks_command(settings: Settings, cmd: WebhooksCommand) -> CliResult {

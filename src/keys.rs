@@ -4,6 +4,7 @@ use crate::domain::ids::new_key_id;
 use crate::domain::verification::now;
 use crate::domain::{ApiKeySecret, KeySettings};
 use crate::store::{ApiKeyRecord, Store, StoreError};
+use crate::webhooks::{WebhookConfig, WebhookSecret};
 
 /// A new key's record and the secret to show once.
 pub fn new_key(name: &str, settings: KeySettings) -> (ApiKeyRecord, ApiKeySecret) {
@@ -53,4 +54,33 @@ pub async fn bootstrap_first_key(
         .insert_first_key(&record)
         .await?
         .then_some((record, secret)))
+}
+
+/// A webhook to `url` (checked: https, and no private address unless allowed) with a new
+/// signing secret.
+pub fn new_webhook(url: &str, allow_private: bool) -> Result<WebhookConfig, String> {
+    let checked = crate::webhooks::guard::check_shape(url, allow_private)
+        .map_err(|e| format!("webhook URL `{url}`: {e}"))?;
+    Ok(WebhookConfig {
+        url: checked.to_string(),
+        secret: WebhookSecret::generate(),
+        old_secret: None,
+        old_until: None,
+    })
+}
+
+/// How long a replaced webhook secret keeps signing by default, so receivers can switch.
+pub const WEBHOOK_SECRET_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `old` with a new signing secret; the old one also signs for `grace`.
+pub fn rotated_webhook(old: &WebhookConfig, grace: std::time::Duration) -> WebhookConfig {
+    WebhookConfig {
+        url: old.url.clone(),
+        secret: WebhookSecret::generate(),
+        old_secret: Some(old.secret.clone()),
+        old_until: Some(crate::domain::verification::later(
+            chrono::Utc::now(),
+            grace,
+        )),
+    }
 }

@@ -12,6 +12,7 @@ pub mod blobs;
 pub mod body;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod document;
 pub mod domain;
 pub mod error;
@@ -139,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .merge(health::router())
         .merge(web::router())
         .merge(portal::router(&state))
+        .merge(dashboard::router())
         .routes(utoipa_axum::routes!(metrics::handler));
     openapi::serve(documented)
         // Every route answers a wrong method in the error shape, pages included.

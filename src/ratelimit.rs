@@ -49,6 +49,8 @@ pub enum Bucket {
     QrClient,
     /// Per API key: verifications started from its QR code (never the API's quota).
     QrKey,
+    /// Per client address: dashboard login attempts.
+    DashboardLogin,
 }
 
 impl Bucket {
@@ -60,7 +62,9 @@ impl Bucket {
     fn subject(self) -> &'static str {
         match self {
             Bucket::Generate | Bucket::CheckConfig => "this API key",
-            Bucket::PortalClient | Bucket::QrClient => "this client address",
+            Bucket::PortalClient | Bucket::QrClient | Bucket::DashboardLogin => {
+                "this client address"
+            }
             Bucket::PortalVerification => "this verification",
             Bucket::QrKey => "this QR code",
         }
@@ -340,6 +344,10 @@ impl Limiter for DatabaseLimiter {
     }
 }
 
+/// Dashboard login attempts allowed per minute from one client address, whatever the
+/// accounts tried (each account also locks after a few failures in a row).
+pub const DASHBOARD_LOGINS_PER_CLIENT_PER_MINUTE: u32 = 20;
+
 /// The service's rate limits over a [`Limiter`].
 pub struct RateLimits {
     quotas: Quotas,
@@ -370,6 +378,7 @@ impl RateLimits {
             Bucket::PortalClient => self.quotas.portal_per_client,
             Bucket::PortalVerification => self.quotas.portal_per_verification,
             Bucket::QrClient => self.quotas.qr_per_client,
+            Bucket::DashboardLogin => DASHBOARD_LOGINS_PER_CLIENT_PER_MINUTE,
         }
     }
 
@@ -404,6 +413,16 @@ impl RateLimits {
     pub async fn qr_client(&self, client: &ClientAddr) -> Result<RateInfo, ApiError> {
         self.take(Bucket::QrClient, &client.key(), self.quotas.qr_per_client)
             .await
+    }
+
+    /// One dashboard login attempt from `client`.
+    pub async fn dashboard_login(&self, client: &ClientAddr) -> Result<RateInfo, ApiError> {
+        self.take(
+            Bucket::DashboardLogin,
+            &client.key(),
+            DASHBOARD_LOGINS_PER_CLIENT_PER_MINUTE,
+        )
+        .await
     }
 
     async fn take(&self, bucket: Bucket, key: &str, per_minute: u32) -> Result<RateInfo, ApiError> {

@@ -43,6 +43,11 @@ const STATIC_FILES: &[(&str, &str, &str)] = &[
         include_str!("../static/app.css"),
     ),
     (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/dashboard.css"),
+    ),
+    (
         "portal.css",
         "text/css; charset=utf-8",
         include_str!("../static/portal.css"),

@@ -6,6 +6,7 @@
 //! SQL lives here and nowhere else. Each method is one use case; multi-statement writes
 //! run in one transaction.
 
+mod accounts;
 mod dialect;
 mod postgres;
 mod rows;
@@ -22,6 +23,7 @@ use crate::config::{DatabaseKind, DatabaseSettings};
 use crate::domain::{Attempt, KeyHash, KeySettings, Verification, VerificationId};
 use crate::webhooks::{AfterAttempt, DeliveryAttempt, NewEvent, StoredEvent};
 
+pub use accounts::{AccountStore, Role, SessionRecord, UserRecord};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -222,7 +224,7 @@ pub trait KeyChanges: Send {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: AccountStore + Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn kind(&self) -> &'static str;
     /// Follow changes to keys (see [`KeyChanges`]).

@@ -8,6 +8,7 @@
 mod common;
 
 mod abuse;
+mod accounts;
 mod api;
 mod backend;
 mod blobs;
@@ -15,6 +16,8 @@ mod bodies;
 mod browser;
 mod cli;
 mod concurrency;
+mod dashboard;
+mod dashboard_cli;
 mod decoding;
 mod document;
 mod faces;

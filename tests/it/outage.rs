@@ -360,3 +360,67 @@ async fn postgres_outage_gives_503_quickly_and_recovers_by_itself() {
     );
     assert_eq!(app.get("/readyz", None).await.status, StatusCode::OK);
 }
+
+#[async_trait]
+impl v2client::store::AccountStore for DownStore {
+    async fn insert_user(&self, _: &v2client::store::UserRecord) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn find_user(&self, _: &str) -> Result<Option<v2client::store::UserRecord>, StoreError> {
+        down()
+    }
+    async fn find_user_by_email(
+        &self,
+        _: &str,
+    ) -> Result<Option<v2client::store::UserRecord>, StoreError> {
+        down()
+    }
+    async fn list_users(&self) -> Result<Vec<v2client::store::UserRecord>, StoreError> {
+        down()
+    }
+    async fn disable_user(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+    ) -> Result<Option<v2client::store::UserRecord>, StoreError> {
+        down()
+    }
+    async fn grant_key(&self, _: &str, _: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn revoke_grant(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn record_login_failure(
+        &self,
+        _: &str,
+        _: u32,
+        _: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        down()
+    }
+    async fn record_login_success(&self, _: &str) -> Result<(), StoreError> {
+        down()
+    }
+    async fn insert_session(&self, _: &v2client::store::SessionRecord) -> Result<(), StoreError> {
+        down()
+    }
+    async fn find_session(
+        &self,
+        _: &str,
+    ) -> Result<Option<v2client::store::SessionRecord>, StoreError> {
+        down()
+    }
+    async fn touch_session(&self, _: &str, _: DateTime<Utc>) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn delete_session(&self, _: &str) -> Result<bool, StoreError> {
+        down()
+    }
+    async fn delete_user_sessions(&self, _: &str) -> Result<u64, StoreError> {
+        down()
+    }
+    async fn purge_sessions(&self, _: DateTime<Utc>, _: DateTime<Utc>) -> Result<u64, StoreError> {
+        down()
+    }
+}
