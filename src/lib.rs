@@ -167,7 +167,8 @@ pub fn app(state: AppState) -> Router {
 /// Background work runs alongside: the webhook dispatcher, the follower of key changes
 /// (which keeps the key cache honest), and once a minute the upkeep
 /// (rate-limiter sweeping, settling verifications stalled in `processing`, expiry of
-/// overdue verifications, retention, expiry of idempotency records).
+/// overdue verifications, retention, ended dashboard sessions, expiry of idempotency
+/// records).
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -315,6 +316,13 @@ pub async fn upkeep_round(state: &AppState) {
     }
     if let Err(e) = erase_expired_data(state, domain::verification::now()).await {
         tracing::warn!(error = %error::chain(&*e), "retention job failed");
+    }
+    let at = domain::verification::now();
+    let idle_before = domain::verification::earlier(at, dashboard::session::IDLE_TIMEOUT);
+    match state.store.purge_sessions(at, idle_before).await {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(purged = n, "ended dashboard sessions removed"),
+        Err(e) => tracing::warn!(error = %error::chain(&e), "dashboard session purge failed"),
     }
     let cutoff = domain::verification::earlier(chrono::Utc::now(), IDEMPOTENCY_RETENTION);
     match state.store.purge_idempotency(cutoff).await {

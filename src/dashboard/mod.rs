@@ -8,6 +8,7 @@ pub mod cli;
 pub mod error;
 mod login;
 mod pages;
+mod records;
 pub mod session;
 
 use axum::http::{HeaderValue, header};
@@ -30,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login::logout))
         .routes(routes!(login::logout_everywhere))
         .merge(pages::router())
+        .merge(records::router())
         .layer(security_headers::layer(Policy::SitePage))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
@@ -122,17 +124,6 @@ fn display_role(a: &crate::domain::Attempt) -> Option<&'static str> {
         .find(|role| a.images.contains_key(*role))
 }
 
-/// The operator's reference of a verification (`extra_data.reference_id`), if any.
-fn reference_of(extra: Option<&serde_json::Value>) -> Option<String> {
-    extra
-        .and_then(|e| e.get("reference_id"))
-        .and_then(|r| match r {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        })
-}
-
 /// Most verifications the review queue shows at once.
 const QUEUE_LENGTH: u32 = 200;
 
@@ -144,12 +135,8 @@ async fn queue_items(
     let query = VerificationQuery {
         key_ids: me.visible_keys(),
         status: Some(crate::domain::Status::NeedsManualReview),
-        created_after: None,
-        created_before: None,
-        reference: None,
         oldest_first: true,
-        after: None,
-        limit: QUEUE_LENGTH,
+        ..VerificationQuery::all(QUEUE_LENGTH)
     };
     let found = state
         .store
@@ -165,7 +152,7 @@ async fn queue_items(
                 .map_or_else(|| v.key_id.clone(), |k| k.name.clone()),
             created_at: crate::domain::verification::rfc3339(v.created_at),
             reasons: pages::decision_reasons(&v.results.to_json()),
-            reference: reference_of(v.extra_data.as_ref()),
+            reference: crate::store::reference_of(v.extra_data.as_ref()),
             id: v.id.to_string(),
         })
         .collect())

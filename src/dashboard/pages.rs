@@ -39,7 +39,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 type Page = Result<Response, DashError>;
 
-fn logged_in(me: Result<DashboardUser, NoUser>) -> Result<DashboardUser, Box<Response>> {
+pub(super) fn logged_in(me: Result<DashboardUser, NoUser>) -> Result<DashboardUser, Box<Response>> {
     me.map_err(|e| Box::new(e.into_response()))
 }
 
@@ -241,7 +241,7 @@ pub(super) fn decision_reasons(results: &Value) -> Vec<String> {
 
 /// A verification the user may see: 404 when there is none, 403 without a grant for its
 /// key.
-async fn visible(
+pub(super) async fn visible(
     state: &AppState,
     me: &DashboardUser,
     id: &str,
@@ -357,7 +357,7 @@ async fn verification(
         key_name,
         created_at: rfc3339(v.created_at),
         expires_at: rfc3339(v.expires_at),
-        reference: super::reference_of(v.extra_data.as_ref()),
+        reference: crate::store::reference_of(v.extra_data.as_ref()),
         decided_by: results
             .pointer("/decision/decided_by")
             .map(scalar)

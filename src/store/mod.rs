@@ -147,6 +147,14 @@ impl VerificationQuery {
     pub fn of_key(key_id: &str, limit: u32) -> Self {
         VerificationQuery {
             key_ids: Some(vec![key_id.to_owned()]),
+            ..VerificationQuery::all(limit)
+        }
+    }
+
+    /// Every verification of every key, newest first, `limit` at a time.
+    pub fn all(limit: u32) -> Self {
+        VerificationQuery {
+            key_ids: None,
             status: None,
             created_after: None,
             created_before: None,

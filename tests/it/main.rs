@@ -18,6 +18,7 @@ mod cli;
 mod concurrency;
 mod dashboard;
 mod dashboard_cli;
+mod dashboard_review;
 mod decoding;
 mod document;
 mod faces;

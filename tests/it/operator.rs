@@ -34,7 +34,7 @@ both_stores!(
 
 /// A verification of `app`'s key waiting for review, flagged for an uncertain face match,
 /// created `age` ago with `reference` as its `extra_data.reference_id`.
-async fn flagged(app: &TestApp, age: Duration, reference: &str) -> Verification {
+pub(crate) async fn flagged(app: &TestApp, age: Duration, reference: &str) -> Verification {
     let t = now();
     let flow = vec![Module::Terms, Module::FormData];
     let mut results = Results::default();
@@ -269,7 +269,7 @@ async fn the_list_refuses_bad_parameters_in_the_error_shape(db: Db) {
     assert_eq!(r.error_code(), "INVALID_API_KEY");
 }
 
-async fn hooked(app: &TestApp) -> (Receiver, WebhookSecret) {
+pub(crate) async fn hooked(app: &TestApp) -> (Receiver, WebhookSecret) {
     let (rx, url) = Receiver::start(None).await;
     let secret = WebhookSecret::generate();
     app.db
@@ -484,7 +484,7 @@ async fn a_review_with_an_idempotency_key_is_answered_once(db: Db) {
 }
 
 /// Store an accepted selfie for `v`; its blob key.
-async fn with_selfie(app: &TestApp, v: &Verification) -> String {
+pub(crate) async fn with_selfie(app: &TestApp, v: &Verification) -> String {
     let blob = format!("{}/att_selfie/selfie", v.id);
     app.state
         .blobs
