@@ -16,6 +16,7 @@ pub mod encode;
 pub mod error;
 pub mod geometry;
 pub mod layout;
+pub mod photo;
 pub mod quality;
 pub mod redact;
 
@@ -27,6 +28,7 @@ pub use encode::{JPEG_QUALITY, encode_jpeg};
 pub use error::{ImagingError, Reason};
 pub use geometry::{Homography, Point, Quad};
 pub use layout::{Layout, RelRect, layout};
+pub use photo::photo_around;
 pub use quality::{
     ANALYSIS_LONG_SIDE, AnalysisImage, MeasuredOn, QualityMetrics, QualityThresholds, evaluate,
     measure,
