@@ -234,6 +234,9 @@ impl Checks {
             "located": located,
             "quality": analysis.metrics,
             "corners": analysis.corners.map(|q| q.0.map(|p| [p.x, p.y])),
+            // `edges` (found in the photo) or `frame` (a scan: the whole image); `null`
+            // when the document was not found.
+            "outline": analysis.outline,
             "portrait": portrait,
             "format": format!("{:?}", analysis.format).to_lowercase(),
             "document_type": document_type,
