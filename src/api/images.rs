@@ -203,7 +203,8 @@ pub(crate) async fn attempt_image(
 }
 
 /// What the document check found on the crop, as fractions of it: the zone and the
-/// document number's places it read, and every face (largest first).
+/// document number's places it read, every face (largest first) and the printed photos
+/// found around them.
 fn found_fields(metrics: &DocumentMetrics) -> imaging::FoundFields {
     let located = metrics.located.as_deref().cloned().unwrap_or_default();
     let faces = metrics
@@ -238,6 +239,7 @@ fn found_fields(metrics: &DocumentMetrics) -> imaging::FoundFields {
         document_number: located.document_number,
         number_in_visual_zone: located.number_in_visual_zone,
         faces,
+        photos: located.photos,
     }
 }
 

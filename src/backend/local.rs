@@ -178,6 +178,26 @@ impl Checks {
             reasons.extend(check.reasons().into_iter().map(str::to_owned));
             portrait = Some(check);
         }
+        // The printed photo around each face, from its own edges, so that redaction hides
+        // all of it wherever this document prints it (the faces are boxes on the crop).
+        let photos: Vec<imaging::RelRect> = match (&analysis.crop, &portrait) {
+            (Some(crop), Some(check)) => check
+                .faces
+                .iter()
+                .filter_map(|f| {
+                    let face = imaging::RelRect::from_pixels(
+                        f64::from(f.x),
+                        f64::from(f.y),
+                        f64::from(f.width),
+                        f64::from(f.height),
+                        crop.width(),
+                        crop.height(),
+                    );
+                    imaging::photo_around(crop, face)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         // The zone is read on every side of a document that may carry one; it must be on a
         // passport's data page and on an identity card's back.
         let reads_mrz = matches!(document_type, DocumentType::Passport | DocumentType::IdCard);
@@ -199,6 +219,7 @@ impl Checks {
                 mrz: r.zone,
                 number_in_visual_zone: !printed.is_empty(),
                 document_number: r.document_number.into_iter().chain(printed).collect(),
+                photos,
             })
         });
         let mrz = reading.map(|r| MrzFinding {
@@ -213,6 +234,9 @@ impl Checks {
             "located": located,
             "quality": analysis.metrics,
             "corners": analysis.corners.map(|q| q.0.map(|p| [p.x, p.y])),
+            // `edges` (found in the photo) or `frame` (a scan: the whole image); `null`
+            // when the document was not found.
+            "outline": analysis.outline,
             "portrait": portrait,
             "format": format!("{:?}", analysis.format).to_lowercase(),
             "document_type": document_type,

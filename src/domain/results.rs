@@ -306,6 +306,10 @@ pub struct LocatedFields {
     /// One of those places is the number printed in the visual zone.
     #[serde(default)]
     pub number_in_visual_zone: bool,
+    /// The printed photographs (the portrait, then any ghost portrait) found from their own
+    /// edges around the faces on the crop; absent in rows stored before they were looked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<crate::imaging::RelRect>,
 }
 
 /// The portrait found on a document: the face box in the pixels of the image it was found

@@ -3,7 +3,8 @@
 //!
 //! The pipeline for one document photo ([`check_document`]):
 //! [`decode`] (format by content, limits before allocation, EXIF orientation applied) →
-//! [`AnalysisImage`] (grey copy, long side ≤ 1000 px) → [`detect_document`] (four corners) →
+//! [`AnalysisImage`] (grey copy, long side ≤ 1000 px) → [`detect_document`] (four corners;
+//! failing that, [`frame_document`]: the whole frame, for a scan) →
 //! [`measure`] and [`evaluate`] (quality gates, every failing reason) → [`crop_document`]
 //! (perspective warp to the true aspect ratio) → [`encode_jpeg`] (pixels only, no metadata).
 //! [`redact_crop`] and [`redact_original`] hide fields when images are served.
@@ -16,6 +17,7 @@ pub mod encode;
 pub mod error;
 pub mod geometry;
 pub mod layout;
+pub mod photo;
 pub mod quality;
 pub mod redact;
 
@@ -27,6 +29,7 @@ pub use encode::{JPEG_QUALITY, encode_jpeg};
 pub use error::{ImagingError, Reason};
 pub use geometry::{Homography, Point, Quad};
 pub use layout::{Layout, RelRect, layout};
+pub use photo::photo_around;
 pub use quality::{
     ANALYSIS_LONG_SIDE, AnalysisImage, MeasuredOn, QualityMetrics, QualityThresholds, evaluate,
     measure,
@@ -34,7 +37,7 @@ pub use quality::{
 pub use redact::{FILL, FoundFields, portrait_around, redact_crop, redact_original, regions};
 
 use image::RgbImage;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::DocumentType;
 
@@ -71,6 +74,28 @@ impl Default for ImagingConfig {
     }
 }
 
+/// How the document's outline was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outline {
+    /// Its four edges, found in the photo.
+    Edges,
+    /// The whole frame: a scan, or a photo so close that nothing shows around the document
+    /// (see [`frame_document`]).
+    Frame,
+}
+
+/// How far (as a share) a frame's aspect ratio may be from the document type's for the
+/// frame to be taken as the document: a scan cropped to the card's edges, give or take a
+/// few pixels, but not a 3:2 or 4:3 photo (5.4 % and 16 % off an ID-1 card's 1.586).
+pub const FRAME_ASPECT_TOLERANCE: f64 = 0.05;
+
+/// An outline covering at least this share of the frame is the document; a smaller one may
+/// be a rectangle printed on a document that fills the frame (its portrait covers a sixth
+/// of it), which is then looked for. The zone that confirms a frame spans 80 % of its width
+/// or more, which a document covering less than half the frame cannot.
+pub const FRAME_SHARE: f64 = 0.5;
+
 /// The outcome of checking one document photo.
 #[derive(Debug, Clone)]
 pub struct DocumentCheck {
@@ -83,6 +108,8 @@ pub struct DocumentCheck {
     pub original_jpeg: Vec<u8>,
     /// The straightened document as JPEG, when it was found.
     pub crop_jpeg: Option<Vec<u8>>,
+    /// How the document was found; `None` if it was not.
+    pub outline: Option<Outline>,
     /// The decoded format of the upload.
     pub format: Format,
 }
@@ -103,6 +130,8 @@ pub struct DocumentAnalysis {
     pub original: RgbImage,
     pub crop: Option<RgbImage>,
     pub format: Format,
+    /// How the document was found; `None` if it was not.
+    pub outline: Option<Outline>,
 }
 
 /// Decode, measure, find and straighten a photo of a `doc`, without encoding.
@@ -124,20 +153,36 @@ pub fn analyse_pixels(
 ) -> DocumentAnalysis {
     let aspect = layout(doc).aspect();
     let analysis = AnalysisImage::new(&original, ANALYSIS_LONG_SIDE);
-    let found = detect_document(&analysis.grey, &cfg.detection);
+    let frame_area = f64::from(original.width()) * f64::from(original.height());
+    let found = match detect_document(&analysis.grey, &cfg.detection) {
+        Some(d) if analysis.to_original(&d.quad).area() >= FRAME_SHARE * frame_area => {
+            Some((analysis.to_original(&d.quad), Outline::Edges, None))
+        }
+        // Nothing, or an outline well inside the frame, which on a document filling the
+        // frame is one of its own printed rectangles (a portrait on a plain backdrop).
+        detected => frame_document(&original, doc, cfg.crop_max_long_side)
+            .map(|(quad, crop)| (quad, Outline::Frame, Some(crop)))
+            .or_else(|| detected.map(|d| (analysis.to_original(&d.quad), Outline::Edges, None))),
+    };
+    let on_analysis = found.as_ref().map(|(q, _, _)| analysis.from_original(q));
     let metrics = measure(
         original.width(),
         original.height(),
         &analysis,
-        found.as_ref().map(|d| (&d.quad, aspect)),
+        on_analysis.as_ref().map(|q| (q, aspect)),
         cfg.quality.glare_luminance,
     );
     let mut reasons = evaluate(&metrics, &cfg.quality);
-    let corners = found.map(|d| analysis.to_original(&d.quad));
+    let (corners, outline, crop) = match found {
+        Some((q, outline, crop)) => (Some(q), Some(outline), crop),
+        None => (None, None, None),
+    };
     if corners.is_none() {
         reasons.push(Reason::DocumentNotFound);
     }
-    let crop = corners.and_then(|q| crop_document(&original, &q, aspect, cfg.crop_max_long_side));
+    let crop = crop.or_else(|| {
+        corners.and_then(|q| crop_document(&original, &q, aspect, cfg.crop_max_long_side))
+    });
     DocumentAnalysis {
         reasons,
         metrics,
@@ -145,7 +190,47 @@ pub fn analyse_pixels(
         original,
         crop,
         format,
+        outline,
     }
+}
+
+/// The whole frame as the document, for a scan or a close photo where the document fills
+/// the image and has no outline of its own to find: only when the frame has the document
+/// type's aspect ratio (within [`FRAME_ASPECT_TOLERANCE`]) and, straightened as a crop,
+/// shows the machine-readable zone across at least 80 % of its width at its bottom (or top,
+/// upside down), as only a document filling the frame does. A face, a blank page or a
+/// noisy frame of the right shape has no zone, so it stays not found; so does a side that
+/// carries no zone (an identity card's front, a driving licence), which must be
+/// photographed with some background around it. Returns the frame's corners (TL, TR, BR, BL, the long side on top)
+/// in `original`'s pixels and the crop.
+pub fn frame_document(
+    original: &RgbImage,
+    doc: DocumentType,
+    max_long_side: u32,
+) -> Option<(Quad, RgbImage)> {
+    let lay = layout(doc);
+    lay.mrz?;
+    let (w, h) = (f64::from(original.width()), f64::from(original.height()));
+    if w < 16.0 || h < 16.0 {
+        return None;
+    }
+    let frame_aspect = w.max(h) / w.min(h);
+    if (frame_aspect / lay.aspect() - 1.0).abs() > FRAME_ASPECT_TOLERANCE {
+        return None;
+    }
+    let quad = detect::order(Quad([
+        Point::new(0.0, 0.0),
+        Point::new(w, 0.0),
+        Point::new(w, h),
+        Point::new(0.0, h),
+    ]))?;
+    let crop = crop_document(original, &quad, lay.aspect(), max_long_side)?;
+    let zone = crate::document::read_mrz(&crop).zone?;
+    // A zone spans about 90 % of its document's width (30 or 44 cells of 2.54 mm on 85.6 or
+    // 125 mm), half a cell of margin included.
+    let across = zone.w >= 0.8;
+    let at_an_end = zone.y + zone.h >= 0.75 || zone.y <= 0.25;
+    (across && at_an_end).then_some((quad, crop))
 }
 
 /// The whole per-image pipeline: decode under limits, orient, measure, detect, crop and
@@ -170,5 +255,6 @@ pub fn check_document(
         original_jpeg,
         crop_jpeg,
         format: a.format,
+        outline: a.outline,
     })
 }

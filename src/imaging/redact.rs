@@ -24,6 +24,9 @@ pub struct FoundFields {
     /// Face boxes found on the document: the portrait's first, then any secondary
     /// ("ghost") portrait.
     pub faces: Vec<RelRect>,
+    /// The printed photographs found around those faces, from their own edges (see
+    /// [`super::photo::photo_around`]).
+    pub photos: Vec<RelRect>,
 }
 
 /// The printed portrait around a face box: head, hair and shoulders, generously (a
@@ -46,7 +49,8 @@ fn overlaps(a: &RelRect, b: &RelRect) -> bool {
 /// - `document_number`: every place it was found, plus the layout's box unless it was found
 ///   in the visual zone;
 /// - `portrait`: the whole portrait around each face found (and the layout's portrait box
-///   when it overlaps the main one), else the layout's portrait box.
+///   when it overlaps the main one), plus every printed photo found from its edges (never
+///   instead: hiding more is safe), else the layout's portrait box.
 pub fn regions(layout: &Layout, targets: &[RedactionTarget], found: &FoundFields) -> Vec<RelRect> {
     let mut out = Vec::new();
     for &t in targets {
@@ -66,8 +70,12 @@ pub fn regions(layout: &Layout, targets: &[RedactionTarget], found: &FoundFields
                     }
                     out.push(main);
                     out.extend(ghosts.iter().map(|g| portrait_around(*g)));
+                    out.extend(found.photos.iter().copied());
                 }
-                None => out.push(layout.portrait),
+                None => {
+                    out.push(layout.portrait);
+                    out.extend(found.photos.iter().copied());
+                }
             },
         }
     }

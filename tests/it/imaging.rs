@@ -408,6 +408,53 @@ fn a_detected_face_is_widened_to_the_whole_portrait() {
 }
 
 #[test]
+fn printed_photos_are_found_from_their_edges_on_every_layout() {
+    use v2client_testkit::card::{FaceLayout, document_face_for};
+    use v2client_testkit::mrz::Holder;
+    for doc in [DocumentType::Passport, DocumentType::IdCard] {
+        for fl in FaceLayout::all(doc) {
+            let printed = document_face_for(doc, 1000, 5, &Holder::for_document(doc), &fl);
+            let crop = printed.image;
+            let photos = [Some(printed.fields.portrait), printed.fields.ghost];
+            for p in photos.into_iter().flatten() {
+                // The face a detector finds on the testkit's portrait: brows to chin of the
+                // head it draws, a fifth of the photo wide.
+                let face = RelRect::new(p.x + 0.37 * p.w, p.y + 0.3 * p.h, 0.26 * p.w, 0.3 * p.h);
+                let found = imaging::photo_around(&crop, face)
+                    .unwrap_or_else(|| panic!("{doc:?} {}: no edge of {p:?}", fl.name));
+                let (fx, fy) = (found.x + found.w, found.y + found.h);
+                assert!(
+                    found.x <= p.x && found.y <= p.y && fx >= p.x + p.w && fy >= p.y + p.h,
+                    "{doc:?} {}: {found:?} misses part of {p:?}",
+                    fl.name
+                );
+                assert!(
+                    p.x - found.x < 0.02
+                        && p.y - found.y < 0.03
+                        && fx - (p.x + p.w) < 0.02
+                        && fy - (p.y + p.h) < 0.03,
+                    "{doc:?} {}: {found:?} much larger than {p:?}",
+                    fl.name
+                );
+                // Redaction hides the photo and the box around the face, both.
+                let found_fields = FoundFields {
+                    faces: vec![face],
+                    photos: vec![found],
+                    ..FoundFields::default()
+                };
+                let boxes = imaging::regions(
+                    imaging::layout(doc),
+                    &[RedactionTarget::Portrait],
+                    &found_fields,
+                );
+                assert!(boxes.contains(&found));
+                assert!(boxes.contains(&imaging::portrait_around(face).clipped().unwrap()));
+            }
+        }
+    }
+}
+
+#[test]
 fn a_number_found_in_the_visual_zone_replaces_the_generic_box() {
     let lay = imaging::layout(DocumentType::IdCard);
     let zone_cells = RelRect::new(0.2, 0.75, 0.3, 0.06);

@@ -1,6 +1,6 @@
 //! Redaction on documents whose fields are not where the built-in template puts them: the
-//! zone and the document number (in the zone and in the visual zone) are found on the
-//! document itself and blacked out on both stored images.
+//! zone, the document number (in the zone and in the visual zone) and the printed
+//! portraits are found on the document itself and blacked out on both stored images.
 
 use axum::http::StatusCode;
 use image::{GrayImage, RgbImage};
@@ -105,13 +105,14 @@ async fn fields_are_found_and_hidden_on_other_layouts(db: Db) {
             r.json()
         );
 
-        // The portrait is covered around the face found, not yet to the printed
-        // rectangle's edges on every layout: only the fields found by reading are
-        // asserted here.
-        let hidden = [
+        // The printed photographs are hidden to their own edges, wherever this layout put
+        // them and however much backdrop they show around the face.
+        let mut hidden = vec![
             ("printed number", fields.document_number),
             ("zone", fields.mrz.expect("a passport has a zone")),
+            ("portrait", fields.portrait),
         ];
+        hidden.extend(fields.ghost.map(|g| ("ghost portrait", g)));
         // The crop: the page itself, straightened.
         let r = app
             .get(
