@@ -243,6 +243,16 @@ async fn desktop(test: &str) -> Option<Browser> {
         }
     })
     .await;
+    // The window's frame takes some of its height: grow it until the page has 1280×900.
+    let inner = client
+        .execute("return [window.innerWidth, window.innerHeight];", vec![])
+        .await
+        .unwrap();
+    let (w, h) = (inner[0].as_u64().unwrap(), inner[1].as_u64().unwrap());
+    client
+        .set_window_size((1280 + 1280 - w) as u32, (900 + 900 - h) as u32)
+        .await
+        .unwrap();
     Some(Browser {
         client,
         driver,
