@@ -465,9 +465,10 @@ async fn a_reviewer_approves_a_flagged_verification_in_the_browser() {
     let listed = browser.text("ol.attempts").await;
     assert!(listed.contains("form_data: rejected"), "{listed}");
     assert!(listed.contains("FIELD_INVALID"), "{listed}");
-    // The image route (`.../attempts/{attempt_id}/{role}`) is not on this branch yet, so
-    // these attempts store no image and the page shows none; once it is, an attempt with
-    // an image should be checked here for `naturalWidth > 0`.
+    // The dashboard does not serve attempt images yet (no
+    // `.../attempts/{attempt_id}/{role}` route), so these attempts store none and the page
+    // shows none; with that route, an attempt with an image belongs here, checked for
+    // `naturalWidth > 0`.
     assert!(
         browser
             .client
