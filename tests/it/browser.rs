@@ -26,9 +26,9 @@ use crate::common::{start_server_with, v2client};
 use crate::faces::{astronaut, zoom_in, zoom_out};
 
 /// Longest wait for anything the page does (an image check in a debug build included).
-const PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
 
-fn chromedriver() -> Option<PathBuf> {
+pub(crate) fn chromedriver() -> Option<PathBuf> {
     let path = PathBuf::from(
         std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
     );
@@ -48,7 +48,7 @@ fn chromedriver() -> Option<PathBuf> {
     None
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     // Taken and released: another process could grab it before the server binds, a race
     // small enough for tests.
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -59,7 +59,7 @@ fn free_port() -> u16 {
 }
 
 /// Poll `check` until it yields a value, for at most [`PATIENCE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -185,11 +185,11 @@ impl Server {
 
 /// chromedriver, its Chromium and one WebDriver session. The driver runs in its own
 /// process group, killed whole on drop, so no browser outlives a failed test.
-struct Browser {
-    client: Client,
-    driver: tokio::process::Child,
-    _profile: tempfile::TempDir,
-    shots: Shots,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
+    pub(crate) driver: tokio::process::Child,
+    pub(crate) _profile: tempfile::TempDir,
+    pub(crate) shots: Shots,
 }
 
 impl Drop for Browser {
@@ -206,7 +206,7 @@ impl Drop for Browser {
 impl Browser {
     /// A phone-sized browser (touch, 390×844), optionally with a fake camera playing
     /// `video`.
-    async fn phone(test: &str, video: Option<&Path>) -> Option<Browser> {
+    pub(crate) async fn phone(test: &str, video: Option<&Path>) -> Option<Browser> {
         let driver_path = chromedriver()?;
         let port = free_port();
         let driver = tokio::process::Command::new(driver_path)
@@ -276,12 +276,12 @@ impl Browser {
         })
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.client.goto(url).await.unwrap();
     }
 
     /// Wait until `css` matches a displayed element, and return it.
-    async fn visible(&self, css: &str) -> fantoccini::elements::Element {
+    pub(crate) async fn visible(&self, css: &str) -> fantoccini::elements::Element {
         let client = &self.client;
         eventually(css, || async move {
             let el = client.find(Locator::Css(css)).await.ok()?;
@@ -291,16 +291,16 @@ impl Browser {
     }
 
     /// Wait until the step's section is the one shown.
-    async fn step(&self, step: &str) {
+    pub(crate) async fn step(&self, step: &str) {
         self.visible(&format!("section#step-{step}:not([hidden])"))
             .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.visible(css).await.click().await.unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.visible(css).await.text().await.unwrap()
     }
 
@@ -316,7 +316,7 @@ impl Browser {
         self.shots.save(name, &png);
     }
 
-    async fn accept_terms(&mut self) {
+    pub(crate) async fn accept_terms(&mut self) {
         self.step("terms").await;
         self.shot("terms").await;
         self.click("#terms-accept").await;
@@ -337,7 +337,7 @@ impl Browser {
 }
 
 /// Where screenshots go, numbered in the order they were taken.
-struct Shots {
+pub(crate) struct Shots {
     dir: PathBuf,
     test: String,
     n: usize,
@@ -345,7 +345,7 @@ struct Shots {
 }
 
 impl Shots {
-    fn new(test: &str) -> Shots {
+    pub(crate) fn new(test: &str) -> Shots {
         let (dir, tmp) = if std::env::var("V2CLIENT_SCREENSHOTS").is_ok_and(|v| v == "1") {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
             std::fs::create_dir_all(&dir).unwrap();

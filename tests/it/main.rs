@@ -17,6 +17,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod dashboard;
+mod dashboard_browser;
 mod dashboard_cli;
 mod dashboard_review;
 mod decoding;
