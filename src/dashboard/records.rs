@@ -4,6 +4,7 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -122,17 +123,19 @@ const SEARCH_LIMIT: u32 = 50;
     responses(
         (status = 200, response = HtmlPage),
         (status = 303, description = "To the verification found, or to the login page"),
+        (status = 400, response = HtmlPage),
     ),
 )]
 async fn search(
     State(state): State<AppState>,
     me: Result<DashboardUser, NoUser>,
-    Query(query): Query<SearchQuery>,
+    query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
         Err(res) => return Ok(*res),
     };
+    let Query(query) = query.map_err(|_| DashError::BadRequest)?;
     let q: String = query
         .q
         .unwrap_or_default()
@@ -175,8 +178,9 @@ async fn search(
 struct AuditParams {
     /// Only this verification's events.
     verification: Option<String>,
-    /// Events older than this one (the previous page's last).
-    before: Option<i64>,
+    /// Events older than this one (the previous page's last); read as text so that a
+    /// bad value gets the dashboard's own error page.
+    before: Option<String>,
 }
 
 /// One line of the audit page.
@@ -205,8 +209,17 @@ const AUDIT_PAGE: u32 = 100;
 
 /// The part of the audit log `me` may read: every event for an admin; a reviewer, the
 /// events about the keys granted to them and their verifications.
-fn audit_query(me: &DashboardUser, params: &AuditParams, limit: u32) -> AuditQuery {
-    AuditQuery {
+fn audit_query(
+    me: &DashboardUser,
+    params: &AuditParams,
+    limit: u32,
+) -> Result<AuditQuery, DashError> {
+    let before_seq = params
+        .before
+        .as_deref()
+        .map(|b| b.parse::<i64>().map_err(|_| DashError::BadRequest))
+        .transpose()?;
+    Ok(AuditQuery {
         verification_id: params
             .verification
             .as_deref()
@@ -214,9 +227,9 @@ fn audit_query(me: &DashboardUser, params: &AuditParams, limit: u32) -> AuditQue
             .filter(|v| !v.is_empty())
             .map(str::to_owned),
         key_ids: me.visible_keys(),
-        before_seq: params.before,
+        before_seq,
         limit,
-    }
+    })
 }
 
 /// The audit log, newest first: who viewed or decided what, from where
@@ -231,20 +244,22 @@ fn audit_query(me: &DashboardUser, params: &AuditParams, limit: u32) -> AuditQue
     responses(
         (status = 200, response = HtmlPage),
         (status = 303, description = "Not logged in: to the login page"),
+        (status = 400, response = HtmlPage),
     ),
 )]
 async fn audit_log(
     State(state): State<AppState>,
     me: Result<DashboardUser, NoUser>,
-    Query(params): Query<AuditParams>,
+    params: Result<Query<AuditParams>, QueryRejection>,
 ) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
         Err(res) => return Ok(*res),
     };
+    let Query(params) = params.map_err(|_| DashError::BadRequest)?;
     let events = state
         .store
-        .list_audit(&audit_query(&me, &params, AUDIT_PAGE))
+        .list_audit(&audit_query(&me, &params, AUDIT_PAGE)?)
         .await?;
     let older = (events.len() == AUDIT_PAGE as usize)
         .then(|| events.last().map(|e| e.seq))
@@ -298,12 +313,13 @@ const EXPORT_LIMIT: u32 = 100_000;
 async fn audit_export(
     State(state): State<AppState>,
     me: Result<DashboardUser, NoUser>,
-    Query(params): Query<ExportParams>,
+    params: Result<Query<ExportParams>, QueryRejection>,
 ) -> Page {
     let me = match logged_in(me) {
         Ok(me) => me,
         Err(res) => return Ok(*res),
     };
+    let Query(params) = params.map_err(|_| DashError::BadRequest)?;
     let json = match params.format.as_deref() {
         None | Some("csv") => false,
         Some("json") => true,
@@ -315,7 +331,7 @@ async fn audit_export(
     };
     let events = state
         .store
-        .list_audit(&audit_query(&me, &scope, EXPORT_LIMIT))
+        .list_audit(&audit_query(&me, &scope, EXPORT_LIMIT)?)
         .await?;
     let mut exported = AuditEvent::new(
         &super::actor(&me.user, me.address.clone()),
