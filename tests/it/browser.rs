@@ -23,6 +23,7 @@ use v2client_testkit::synth::{self, Variant};
 
 use crate::backend::id_card_with_face;
 use crate::common::{start_server_with, v2client};
+use crate::dashboard_browser::accessible;
 use crate::faces::{astronaut, zoom_in, zoom_out};
 
 /// Longest wait for anything the page does (an image check in a debug build included).
@@ -410,9 +411,12 @@ async fn the_whole_flow_by_file_upload_ends_verified() {
     browser.click("#doctype-form button[type=submit]").await;
 
     browser.send_document("front", &front).await;
+    browser.step("document_back").await;
+    accessible(&browser, "document back").await;
     browser.send_document("back", &back).await;
 
     browser.step("liveness").await;
+    accessible(&browser, "liveness").await;
     let challenge = server.portal_state(&id).await["liveness_challenge"]
         .as_str()
         .unwrap()
@@ -451,6 +455,7 @@ async fn the_whole_flow_by_file_upload_ends_verified() {
         );
     }
     assert!(!browser.text("#form-prefilled").await.is_empty());
+    accessible(&browser, "form").await;
     browser.shot("form-filled").await;
     browser.click("#details-form button[type=submit]").await;
 
@@ -458,6 +463,7 @@ async fn the_whole_flow_by_file_upload_ends_verified() {
         .visible("section#step-done[data-result=verified]:not([hidden])")
         .await;
     assert_eq!(browser.text("#result-title").await, "You are verified");
+    accessible(&browser, "result").await;
     browser.shot("verified").await;
 
     let d = eventually("a decision", || async {
@@ -648,6 +654,7 @@ async fn an_expired_link_shows_the_expired_page() {
             .unwrap()
             .contains("This link has expired")
     );
+    accessible(&browser, "expired link").await;
     browser.shot("expired").await;
     browser.client.clone().close().await.unwrap();
 }

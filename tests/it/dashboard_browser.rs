@@ -351,7 +351,7 @@ axe.run(document)
 
 /// Fail on any serious or critical accessibility violation of the page shown, listing
 /// each.
-async fn accessible(browser: &Browser, page: &str) {
+pub(crate) async fn accessible(browser: &Browser, page: &str) {
     let found = violations(browser).await;
     let listed = |keep: &dyn Fn(&Value) -> bool| -> Vec<String> {
         found
