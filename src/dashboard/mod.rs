@@ -32,12 +32,17 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login::logout_everywhere))
         .merge(pages::router())
         .merge(records::router())
+        // Every dashboard form is a few fields: anything larger is refused unread (413).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(security_headers::layer(Policy::SitePage))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
 }
+
+/// The largest form body the dashboard reads.
+pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// What every page of a logged-in user shows around its content.
 pub struct Nav {

@@ -20,6 +20,7 @@ both_stores!(
     logging_out_everywhere_ends_every_session,
     keys_and_users_pages_are_for_admins_only,
     admins_create_keys_and_users_from_the_dashboard,
+    logins_are_bounded_in_size_and_rate,
 );
 
 const PASSWORD: &str = "a long enough password";
@@ -543,4 +544,25 @@ async fn admins_create_keys_and_users_from_the_dashboard(db: Db) {
     assert!(is_login_redirect(
         &d.get("/dashboard", Some(&newcomer)).await
     ));
+}
+
+async fn logins_are_bounded_in_size_and_rate(db: Db) {
+    let Some(d) = Dash::new(db).await else {
+        return;
+    };
+    // A body over the dashboard's form limit is refused unread.
+    let huge = "x".repeat(v2client::dashboard::MAX_FORM_BYTES + 1);
+    let r = d.login_with("ann@example.org", &huge).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // One address may try 20 logins a minute (unknown accounts here, so no lockout
+    // interferes); the next is refused before any password is checked.
+    for i in 0..20 {
+        let r = d
+            .login_with(&format!("nobody{i}@example.org"), PASSWORD)
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = d.login_with("nobody@example.org", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.header("retry-after").is_some());
 }
