@@ -13,12 +13,16 @@ use bytes::Bytes;
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, Rgb, RgbImage};
 use v2client::backend::{LocalBackend, Side, VerificationBackend};
-use v2client::domain::{DocumentType, RedactionTarget};
+use v2client::domain::DocumentType;
 use v2client::faces::{
     self, Challenge, FaceModels, FacesConfig, ModelsConfig, Thresholds, recognition,
 };
 use v2client::imaging::{self, ImagingConfig};
 use v2client_testkit::synth::{self, Variant};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{astronaut, cpu_time, id_card, ms, status_kb};
 
 const RUNS: usize = 15;
 
@@ -178,29 +182,6 @@ fn whole_verification(face: &DynamicImage) {
     );
 }
 
-fn astronaut() -> DynamicImage {
-    let bytes = include_bytes!("../tests/fixtures/astronaut.jpg");
-    image::load_from_memory(bytes).unwrap()
-}
-
-fn id_card(face: &DynamicImage) -> RgbImage {
-    let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
-    let region = layout.region(RedactionTarget::Portrait).unwrap();
-    let (cw, ch) = (f64::from(card.width()), f64::from(card.height()));
-    let portrait = face.resize_to_fill(
-        (region.w * cw) as u32,
-        (region.h * ch) as u32,
-        FilterType::Triangle,
-    );
-    imageops::overlay(
-        &mut card,
-        &portrait.to_rgb8(),
-        (region.x * cw) as i64,
-        (region.y * ch) as i64,
-    );
-    card
-}
-
 fn median(mut f: impl FnMut()) -> Duration {
     f();
     let mut v: Vec<Duration> = (0..RUNS)
@@ -212,39 +193,4 @@ fn median(mut f: impl FnMut()) -> Duration {
         .collect();
     v.sort();
     v[RUNS / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn cpu_time() -> Duration {
-    // utime + stime of this process from /proc/self/stat (fields 14 and 15, in ticks).
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // Fields after the command name start at field 3 (state) = index 0.
-    let total = ticks(11) + ticks(12);
-    Duration::from_millis(total * 10)
-}
-
-fn status_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .trim_start_matches(':')
-                .trim()
-                .trim_end_matches(" kB")
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
 }

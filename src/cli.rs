@@ -216,6 +216,11 @@ struct CreateKey {
     /// document's machine-readable zone (1 to 150; needs the document module).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=150))]
     min_age: Option<u8>,
+    /// Make a test key (`v2c_test_…`): its verifications run no checks, take any image,
+    /// and end as the tester or `POST /api/verifications/{id}/simulate` picks. They are
+    /// kept at most 7 days.
+    #[arg(long)]
+    test: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -734,7 +739,12 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 .as_deref()
                 .map(|url| new_webhook(url, settings.webhooks.allow_private))
                 .transpose()?;
-            let (mut record, secret) = keys::new_key(&args.name, args.settings()?);
+            let mode = if args.test {
+                keys::KeyMode::Test
+            } else {
+                keys::KeyMode::Live
+            };
+            let (mut record, secret) = keys::new_key_in(&args.name, args.settings()?, mode);
             record.webhook = webhook;
             store.insert_key(&record).await?;
             key_changed(store.as_ref(), Action::KeyCreated, &record.id, None).await?;
@@ -746,12 +756,25 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 }
                 println!("{out}");
             } else {
-                println!("Created API key {} ({}):", record.name, record.id);
+                let kind = if record.is_test() {
+                    "test API key"
+                } else {
+                    "API key"
+                };
+                println!("Created {kind} {} ({}):", record.name, record.id);
                 println!();
                 println!("    {}", secret.expose());
                 println!();
                 println!("It is shown only this once; store it in your server's secrets.");
                 println!("Send it in the X-SDK-Key header.");
+                if record.is_test() {
+                    println!();
+                    println!(
+                        "Its verifications are test verifications: no checks run, and each ends \
+                         as picked in the portal, by extra_data.test_outcome, or by \
+                         POST /api/verifications/{{id}}/simulate."
+                    );
+                }
                 if let Some(w) = &record.webhook {
                     println!();
                     println!("Webhooks go to {}, signed with (shown once):", w.url);
@@ -840,12 +863,12 @@ async fn keys_command(settings: Settings, cmd: KeysCommand) -> CliResult {
                 println!("no keys yet; create one with `v2client keys create --name NAME`");
             } else {
                 println!(
-                    "{:<21} {:<13} {:<8} {:<21} NAME",
+                    "{:<21} {:<18} {:<8} {:<21} NAME",
                     "ID", "PREFIX", "STATE", "CREATED"
                 );
                 for k in &keys {
                     println!(
-                        "{:<21} {:<13} {:<8} {:<21} {}",
+                        "{:<21} {:<18} {:<8} {:<21} {}",
                         k.id,
                         k.prefix,
                         if k.revoked_at.is_some() {
@@ -978,6 +1001,7 @@ fn key_json(k: &ApiKeyRecord) -> serde_json::Value {
         "id": k.id,
         "name": k.name,
         "prefix": k.prefix,
+        "mode": if k.is_test() { "test" } else { "live" },
         "qr_token": k.qr_token,
         "webhook_url": k.webhook.as_ref().map(|w| w.url.as_str()),
         "created_at": rfc3339(k.created_at),

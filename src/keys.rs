@@ -6,9 +6,37 @@ use crate::domain::{ApiKeySecret, KeySettings};
 use crate::store::{ApiKeyRecord, Store, StoreError};
 use crate::webhooks::{WebhookConfig, WebhookSecret};
 
+/// Whether a new key is live or test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyMode {
+    #[default]
+    Live,
+    /// Verifications are test verifications: no checks run, the outcome is simulated.
+    Test,
+}
+
+/// The longest a test key keeps a decided verification, in days.
+pub const TEST_RETENTION_DAYS: u32 = 7;
+
 /// A new key's record and the secret to show once.
 pub fn new_key(name: &str, settings: KeySettings) -> (ApiKeyRecord, ApiKeySecret) {
-    let secret = ApiKeySecret::generate();
+    new_key_in(name, settings, KeyMode::Live)
+}
+
+/// A new live or test key. A test key keeps verifications at most
+/// [`TEST_RETENTION_DAYS`].
+pub fn new_key_in(
+    name: &str,
+    mut settings: KeySettings,
+    mode: KeyMode,
+) -> (ApiKeyRecord, ApiKeySecret) {
+    let secret = match mode {
+        KeyMode::Live => ApiKeySecret::generate(),
+        KeyMode::Test => {
+            settings.retention_days = settings.retention_days.min(TEST_RETENTION_DAYS);
+            ApiKeySecret::generate_test()
+        }
+    };
     let record = ApiKeyRecord {
         id: new_key_id(),
         name: name.to_owned(),
@@ -39,7 +67,16 @@ pub async fn create_key(
     name: &str,
     settings: KeySettings,
 ) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError> {
-    let (record, secret) = new_key(name, settings);
+    create_key_in(store, name, settings, KeyMode::Live).await
+}
+
+pub async fn create_key_in(
+    store: &dyn Store,
+    name: &str,
+    settings: KeySettings,
+    mode: KeyMode,
+) -> Result<(ApiKeyRecord, ApiKeySecret), StoreError> {
+    let (record, secret) = new_key_in(name, settings, mode);
     store.insert_key(&record).await?;
     Ok((record, secret))
 }

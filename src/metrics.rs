@@ -154,7 +154,7 @@ impl Metrics {
                 "v2client_webhook_deliveries_total{{outcome=\"{outcome}\"}} {n}"
             );
         }
-        out.push_str("# HELP v2client_verifications Verifications by stored status.\n");
+        out.push_str("# HELP v2client_verifications Live verifications by stored status (test verifications are not counted).\n");
         out.push_str("# TYPE v2client_verifications gauge\n");
         for (status, n) in by_status {
             let _ = writeln!(out, "v2client_verifications{{status=\"{status}\"}} {n}");

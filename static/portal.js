@@ -16,6 +16,8 @@
   const id = data.verificationId || '';
   const embed = data.embed === '1';
   const parentOrigin = data.parentOrigin || '';
+  // A test verification: placeholders instead of photos, and an outcome to pick.
+  const testMode = data.test === '1';
 
   const FINAL = ['verified', 'needs_manual_review', 'rejected', 'expired'];
   const POLL_MS = 2500;
@@ -212,7 +214,58 @@
     this.httpStatus = httpStatus || 0;
   }
 
+  /* ---- Test mode ---- */
+
+  // The outcome picked in the test banner, sent with every step's submission; the last
+  // step's pick decides.
+  function testOutcome() {
+    const select = document.getElementById('test-outcome');
+    return testMode && select ? select.value : '';
+  }
+
+  function withTestOutcome(path, body) {
+    const picked = testOutcome();
+    if (!picked || !/^\/(document\/|liveness|form)/.test(path)) return body;
+    if (body instanceof FormData) {
+      body.append('test_outcome', picked);
+      return body;
+    }
+    return Object.assign({}, body, { test_outcome: picked });
+  }
+
+  // A striped JPEG saying what it stands for.
+  function placeholderBlob(label) {
+    const canvas = document.createElement('canvas');
+    canvas.width = 640;
+    canvas.height = 400;
+    const g = canvas.getContext('2d');
+    for (let i = -400; i < 640; i += 40) {
+      g.fillStyle = (i / 40) % 2 === 0 ? '#ecece4' : '#fad678';
+      g.beginPath();
+      g.moveTo(i, 0);
+      g.lineTo(i + 40, 0);
+      g.lineTo(i + 440, 400);
+      g.lineTo(i + 400, 400);
+      g.fill();
+    }
+    g.fillStyle = '#fff';
+    g.fillRect(30, 120, 580, 160);
+    g.fillStyle = '#222';
+    g.textAlign = 'center';
+    g.font = 'bold 72px sans-serif';
+    g.fillText('TEST', 320, 210);
+    g.font = '28px sans-serif';
+    g.fillText(label, 320, 255);
+    return new Promise(function (resolve, reject) {
+      canvas.toBlob(function (blob) {
+        if (blob) resolve(blob);
+        else reject(new Error('placeholder'));
+      }, 'image/jpeg', 0.8);
+    });
+  }
+
   async function call(method, path, body) {
+    if (method === 'POST' && body !== undefined) body = withTestOutcome(path, body);
     const opts = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
     if (body instanceof FormData) {
       opts.body = body;
@@ -690,6 +743,16 @@
       (hasCamera ? button('camera') : file).focus();
     });
 
+    const placeholder = button('placeholder');
+    if (placeholder) {
+      placeholder.addEventListener('click', async function () {
+        clearProblems();
+        stopCamera();
+        usePhoto(await placeholderBlob('document ' + side));
+        button('send').click();
+      });
+    }
+
     button('send').addEventListener('click', async function () {
       if (!photo) return;
       const form = new FormData();
@@ -783,6 +846,15 @@
       stopCamera();
       await send(frames);
     });
+
+    const placeholder = section.querySelector('[data-action="placeholder"]');
+    if (placeholder) {
+      placeholder.addEventListener('click', async function () {
+        clearProblems();
+        stopCamera();
+        await send([await placeholderBlob('selfie 1'), await placeholderBlob('selfie 2')]);
+      });
+    }
 
     file.addEventListener('change', async function () {
       const chosen = Array.prototype.slice.call(file.files || []);

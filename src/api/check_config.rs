@@ -74,6 +74,7 @@ pub async fn check_config(
             "id": key.id,
             "name": key.name,
             "prefix": key.prefix,
+            "mode": if key.is_test() { "test" } else { "live" },
             "created_at": rfc3339(key.created_at),
             "flow": s.flow,
             "modules": s.modules(),

@@ -33,6 +33,8 @@ pub struct Details {
     expires_at: String,
     flow: Vec<Module>,
     return_url: Option<String>,
+    /// Made with a test key: no check ran and the outcome was simulated
+    test: bool,
     /// Every submission, oldest first (not in the list route's items)
     #[serde(skip_serializing_if = "Option::is_none")]
     attempts: Option<Vec<AttemptView>>,
@@ -55,6 +57,7 @@ impl Details {
             expires_at: rfc3339(v.expires_at),
             flow: v.flow,
             return_url: v.return_url,
+            test: v.test,
             attempts: attempts.map(|all| all.into_iter().map(AttemptView::from).collect()),
         }
     }

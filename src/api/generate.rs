@@ -44,6 +44,8 @@ struct GenerateResponse<'a> {
     /// The portal link to send the user to
     #[schema(format = "uri")]
     verify_url: String,
+    /// Made with a test key: no check runs and the outcome is simulated
+    test: bool,
 }
 
 const IDEMPOTENCY_HEADER: &str = "idempotency-key";
@@ -114,6 +116,11 @@ pub async fn generate(
             ));
         }
     };
+    if key.is_test() {
+        // A test key's magic value is checked now, not when the flow ends.
+        crate::domain::test_mode::TestOutcome::from_extra_data(extra_data.as_ref())
+            .map_err(ApiError::InvalidRequest)?;
+    }
     let return_url = request
         .return_url
         .map(|raw| {
@@ -144,6 +151,7 @@ pub async fn generate(
         modules: serde_json::to_value(&verification.modules).map_err(ApiError::internal)?,
         flow: &verification.flow,
         verify_url: state.settings.verify_url(verification.id.as_str()),
+        test: verification.test,
     })
     .expect("response serialises");
 
@@ -204,6 +212,7 @@ pub(crate) fn new_verification(
         created_at: now,
         updated_at: now,
         expires_at: later(now, settings.ttl()),
+        test: key.is_test(),
     })
 }
 

@@ -143,6 +143,9 @@ async fn serve(
         .rev()
         .find(|a| a.step == step && a.outcome == AttemptOutcome::Accepted)
         .ok_or(ApiError::ImageNotFound(missing))?;
+    if v.test {
+        return test_placeholder(state, key, from, &v, step, kind).await;
+    }
     let role = match (step, kind) {
         (Step::Liveness, _) => "selfie",
         (_, Some(ImageType::Original)) => "original",
@@ -173,6 +176,47 @@ async fn serve(
 /// The image `role` (`original`, `cropped`, `selfie`, a liveness frame…) that `attempt`
 /// stored, as `key` may see it: document images redacted by the key's settings. `None`
 /// when the attempt kept no such image (or it was erased).
+/// A test verification keeps no photo: each accepted step's image is a labelled
+/// placeholder (both `original` and `cropped`), read and audited like a real one, and
+/// gone once the verification is erased.
+async fn test_placeholder(
+    state: &AppState,
+    key: &ApiKeyRecord,
+    from: ClientAddr,
+    v: &crate::domain::Verification,
+    step: Step,
+    kind: Option<ImageType>,
+) -> Result<Response, ApiError> {
+    if v.results.is_erased() {
+        return Err(ApiError::ImageNotFound(
+            "The images of this verification were erased",
+        ));
+    }
+    let (role, label) = match (step, kind) {
+        (Step::Liveness, _) => ("selfie", "SELFIE"),
+        (Step::DocumentBack, Some(ImageType::Original)) => ("original", "DOCUMENT BACK - ORIGINAL"),
+        (Step::DocumentBack, _) => ("cropped", "DOCUMENT BACK - CROPPED"),
+        (_, Some(ImageType::Original)) => ("original", "DOCUMENT FRONT - ORIGINAL"),
+        (_, _) => ("cropped", "DOCUMENT FRONT - CROPPED"),
+    };
+    audit::record(
+        state.store.as_ref(),
+        AuditEvent::new(&Actor::api_key(key, from), Action::ImageViewed)
+            .on(v)
+            .target(format!("{}:{role}", step.as_str())),
+    )
+    .await?;
+    let body = tokio::task::spawn_blocking(move || imaging::placeholder::placeholder(label))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok((
+        [(header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"))],
+        body,
+    )
+        .into_response())
+}
+
 pub(crate) async fn attempt_image(
     state: &AppState,
     key: &ApiKeyRecord,

@@ -5,6 +5,7 @@ pub(crate) mod details;
 pub(crate) mod generate;
 pub(crate) mod images;
 mod operator;
+mod simulate;
 
 use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +30,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(operator::list))
         .routes(routes!(operator::review))
         .routes(routes!(operator::erase))
+        .routes(routes!(simulate::simulate))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_backend,

@@ -256,7 +256,9 @@ impl Checks {
             },
             reasons,
             metrics,
-            original_jpeg: jpeg(&analysis.original, quality)?,
+            original_jpeg: imaging::stored_original(image, &analysis, quality)
+                .map(Bytes::from)
+                .map_err(invalid)?,
             cropped_jpeg: analysis
                 .crop
                 .as_ref()

@@ -4,13 +4,19 @@
 //! locked, disabled), and takes as long, so the page cannot tell which addresses have
 //! accounts. Failures are counted per account (five in a row lock it for fifteen minutes)
 //! and, with every attempt, per client address.
+//!
+//! The login form carries its own CSRF token before any session exists (a double submit):
+//! showing the form sets a random token in a cookie scoped to the login path and in a
+//! hidden field; a post whose field does not match its cookie is refused. With the
+//! `Sec-Fetch-Site` / `Origin` check this keeps another site from logging a browser into
+//! an account of its choosing.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Form;
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -19,7 +25,7 @@ use super::accounts::{normalise_email, verify_password};
 use super::error::DashError;
 use super::session::{
     self, DashboardUser, LOCK_AFTER, LOCK_FOR, NoUser, Posted, clear_cookie, client_addr,
-    new_session, session_cookie,
+    cookie_secure, cookie_value, new_session, new_token, session_cookie, tokens_match,
 };
 use crate::AppState;
 use crate::domain::verification::{later, now};
@@ -30,6 +36,67 @@ use crate::openapi::HtmlPage;
 struct LoginPage {
     email: String,
     failed: bool,
+    /// The form posted was not the one served (expired, or from elsewhere).
+    stale: bool,
+    csrf: String,
+}
+
+/// What the login page says above the form.
+#[derive(Clone, Copy, PartialEq)]
+enum Notice {
+    None,
+    Failed,
+    Stale,
+}
+
+/// The cookie that holds the login form's CSRF token, scoped to the login path.
+pub const LOGIN_CSRF_COOKIE: &str = "v2c_login_csrf";
+
+/// `Set-Cookie` for the login form's token; `None` removes it.
+fn login_csrf_cookie(state: &AppState, token: Option<&str>) -> HeaderValue {
+    let secure = if cookie_secure(state) { "; Secure" } else { "" };
+    let (value, age) = match token {
+        Some(t) => (t, 3600),
+        None => ("", 0),
+    };
+    HeaderValue::from_str(&format!(
+        "{LOGIN_CSRF_COOKIE}={value}; HttpOnly; SameSite=Strict; Path={}; Max-Age={age}{secure}",
+        session::LOGIN_PATH
+    ))
+    .expect("tokens are URL-safe base64")
+}
+
+/// The login page. Its form carries `token` when the browser already holds it in the
+/// cookie (a failed login shown again), else a fresh token, set in the cookie.
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    notice: Notice,
+    token: Option<String>,
+) -> Response {
+    let (csrf, cookie) = match token {
+        Some(kept) => (kept, None),
+        None => {
+            let fresh = new_token();
+            let cookie = login_csrf_cookie(state, Some(&fresh));
+            (fresh, Some(cookie))
+        }
+    };
+    let mut res = (
+        status,
+        LoginPage {
+            email,
+            failed: notice == Notice::Failed,
+            stale: notice == Notice::Stale,
+            csrf,
+        },
+    )
+        .into_response();
+    if let Some(cookie) = cookie {
+        res.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    res
 }
 
 /// The dashboard's login form
@@ -42,15 +109,14 @@ struct LoginPage {
         (status = 303, description = "Already logged in: to the review queue"),
     ),
 )]
-pub(super) async fn login_form(me: Result<DashboardUser, NoUser>) -> Response {
+pub(super) async fn login_form(
+    State(state): State<AppState>,
+    me: Result<DashboardUser, NoUser>,
+) -> Response {
     if me.is_ok() {
         return Redirect::to("/dashboard").into_response();
     }
-    LoginPage {
-        email: String::new(),
-        failed: false,
-    }
-    .into_response()
+    login_page(&state, StatusCode::OK, String::new(), Notice::None, None)
 }
 
 #[derive(Deserialize)]
@@ -59,6 +125,8 @@ pub(super) struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 /// Log in
@@ -67,7 +135,8 @@ pub(super) struct LoginForm {
     path = "/dashboard/login",
     tag = "dashboard",
     request_body(content = String, content_type = "application/x-www-form-urlencoded",
-        description = "`email`, `password`"),
+        description = "`email`, `password`, `csrf` (the token the form was served with, \
+            which must match the `v2c_login_csrf` cookie set with it)"),
     responses(
         (status = 413, description = "The form is too large"),
         (status = 303, description = "Logged in: the session cookie is set"),
@@ -81,9 +150,6 @@ pub(super) async fn login(
     parts: Parts,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, DashError> {
-    if !same_site(&state, &parts.headers) {
-        return Err(DashError::Forbidden);
-    }
     let client = client_addr(&state, &parts);
     state
         .limits
@@ -92,6 +158,21 @@ pub(super) async fn login(
         .inspect_err(|_| {
             tracing::warn!(address = %client.key(), "dashboard login refused: too many attempts from this address");
         })?;
+    if !same_site(&state, &parts.headers) {
+        tracing::warn!(address = %client.key(), "dashboard login refused: posted from another site");
+        return Err(DashError::Forbidden);
+    }
+    let cookie = cookie_value(&parts.headers, LOGIN_CSRF_COOKIE);
+    if !cookie.is_some_and(|c| tokens_match(&c, &form.csrf)) {
+        tracing::warn!(address = %client.key(), "dashboard login refused: form token missing or not the one served");
+        return Ok(login_page(
+            &state,
+            StatusCode::FORBIDDEN,
+            String::new(),
+            Notice::Stale,
+            None,
+        ));
+    }
     let password = Zeroizing::new(form.password);
     let email = normalise_email(&form.email).ok();
     let user = match &email {
@@ -133,11 +214,13 @@ pub(super) async fn login(
             );
         }
         super::audit_login(&state, user.as_ref(), address.clone(), Some(reason)).await?;
-        let page = LoginPage {
-            email: email.unwrap_or_default(),
-            failed: true,
-        };
-        return Ok((StatusCode::UNAUTHORIZED, page).into_response());
+        return Ok(login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            email.unwrap_or_default(),
+            Notice::Failed,
+            Some(form.csrf),
+        ));
     }
     let user = user.expect("refused above when missing");
     state.store.record_login_success(&user.id).await?;
@@ -154,6 +237,8 @@ pub(super) async fn login(
     *res.status_mut() = StatusCode::SEE_OTHER;
     res.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&state, &token));
+    res.headers_mut()
+        .append(header::SET_COOKIE, login_csrf_cookie(&state, None));
     Ok(res)
 }
 

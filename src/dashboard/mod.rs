@@ -158,6 +158,7 @@ async fn queue_items(
             created_at: crate::domain::verification::rfc3339(v.created_at),
             reasons: pages::decision_reasons(&v.results.to_json()),
             reference: crate::store::reference_of(v.extra_data.as_ref()),
+            test: v.test,
             id: v.id.to_string(),
         })
         .collect())

@@ -52,6 +52,8 @@ pub(super) struct QueueItem {
     pub created_at: String,
     pub reasons: Vec<String>,
     pub reference: Option<String>,
+    /// A test verification (made with a test key).
+    pub test: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -118,6 +120,8 @@ struct VerificationPage {
     nav: Nav,
     id: String,
     status: &'static str,
+    /// Made with a test key: no check ran, the images are placeholders.
+    test: bool,
     key_name: String,
     created_at: String,
     expires_at: String,
@@ -353,6 +357,7 @@ async fn verification(
     Ok(VerificationPage {
         nav: Nav::new(&me, "queue"),
         id: v.id.to_string(),
+        test: v.test,
         status: status.as_str(),
         key_name,
         created_at: rfc3339(v.created_at),

@@ -39,7 +39,7 @@ pub const LOCK_FOR: Duration = Duration::from_secs(15 * 60);
 pub const LOGIN_PATH: &str = "/dashboard/login";
 
 /// A new random token: 256 bits, URL-safe base64.
-fn new_token() -> String {
+pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }
 
@@ -109,14 +109,25 @@ pub fn clear_cookie(state: &AppState) -> HeaderValue {
 
 /// The session token of a request's cookie, if any.
 pub fn token_of(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, COOKIE)
+}
+
+/// The value of the request's cookie `name`, if any and not empty.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && !value.is_empty())
+        .find(|(n, value)| *n == name && !value.is_empty())
         .map(|(_, value)| value.to_owned())
+}
+
+/// Whether two tokens are equal, in time independent of where they differ.
+pub fn tokens_match(expected: &str, presented: &str) -> bool {
+    let (expected, presented) = (expected.as_bytes(), presented.as_bytes());
+    expected.len() == presented.len() && bool::from(expected.ct_eq(presented))
 }
 
 /// The client's address as the rate limits count it.
@@ -167,9 +178,7 @@ impl DashboardUser {
 
     /// Whether `presented` is this session's CSRF token (constant time).
     pub fn csrf_matches(&self, presented: &str) -> bool {
-        let expected = self.session.csrf_token.as_bytes();
-        let presented = presented.as_bytes();
-        expected.len() == presented.len() && bool::from(expected.ct_eq(presented))
+        tokens_match(&self.session.csrf_token, presented)
     }
 }
 

@@ -64,14 +64,38 @@ pub struct ApiKeySecret(String);
 
 impl ApiKeySecret {
     pub const PREFIX: &'static str = "v2c_";
-    pub const DISPLAY_PREFIX_LEN: usize = 12;
+    /// A test key's prefix: its verifications are test verifications.
+    pub const TEST_PREFIX: &'static str = "v2c_test_";
+    /// Random characters of the key in its display prefix (the lookup key).
+    pub const DISPLAY_RANDOM_LEN: usize = 8;
+    pub const DISPLAY_PREFIX_LEN: usize = Self::PREFIX.len() + Self::DISPLAY_RANDOM_LEN;
 
+    /// A new live key: `v2c_` and 256 random bits.
     pub fn generate() -> Self {
+        // A live key must never read as a test key (one in 64⁵ would start `test_`).
+        loop {
+            let key = Self::generate_with(Self::PREFIX);
+            if !key.0.starts_with(Self::TEST_PREFIX) {
+                return key;
+            }
+        }
+    }
+
+    /// A new test key: `v2c_test_` and 256 random bits.
+    pub fn generate_test() -> Self {
+        Self::generate_with(Self::TEST_PREFIX)
+    }
+
+    fn generate_with(prefix: &str) -> Self {
         Self(format!(
-            "{}{}",
-            Self::PREFIX,
+            "{prefix}{}",
             URL_SAFE_NO_PAD.encode(random_bytes::<32>())
         ))
+    }
+
+    /// Whether a display prefix is a test key's.
+    pub fn is_test_prefix(display_prefix: &str) -> bool {
+        display_prefix.starts_with(Self::TEST_PREFIX)
     }
 
     /// Wrap what a client sent; shape checks happen in [`display_prefix_of`].
@@ -99,13 +123,21 @@ impl fmt::Debug for ApiKeySecret {
     }
 }
 
+/// `v2c_` or `v2c_test_`, then 43 URL-safe base64 characters; the display prefix is the
+/// fixed part and the first [`ApiKeySecret::DISPLAY_RANDOM_LEN`] random characters.
 fn display_prefix_of(key: &str) -> Option<&str> {
-    let well_formed = key.len() == ApiKeySecret::PREFIX.len() + 43
-        && key.starts_with(ApiKeySecret::PREFIX)
-        && key[ApiKeySecret::PREFIX.len()..]
+    let fixed = if key.starts_with(ApiKeySecret::TEST_PREFIX) {
+        ApiKeySecret::TEST_PREFIX.len()
+    } else if key.starts_with(ApiKeySecret::PREFIX) {
+        ApiKeySecret::PREFIX.len()
+    } else {
+        return None;
+    };
+    let well_formed = key.len() == fixed + 43
+        && key[fixed..]
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    well_formed.then(|| &key[..ApiKeySecret::DISPLAY_PREFIX_LEN])
+    well_formed.then(|| &key[..fixed + ApiKeySecret::DISPLAY_RANDOM_LEN])
 }
 
 /// SHA-256 of an API key: the only form in which keys are stored.
@@ -167,6 +199,31 @@ mod tests {
         ] {
             assert!(VerificationId::parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn test_keys_have_their_own_prefix_and_display_prefix() {
+        let t = ApiKeySecret::generate_test();
+        assert!(t.expose().starts_with("v2c_test_"));
+        assert_eq!(t.expose().len(), 52);
+        let shown = t.display_prefix().unwrap();
+        assert_eq!(shown.len(), 17);
+        assert!(ApiKeySecret::is_test_prefix(shown));
+        let live = ApiKeySecret::generate();
+        assert!(!ApiKeySecret::is_test_prefix(
+            live.display_prefix().unwrap()
+        ));
+        // Each shape only at its own length.
+        let short_test = format!("v2c_test_{}", &t.expose()[13..]);
+        assert_eq!(
+            ApiKeySecret::from_presented(&short_test).display_prefix(),
+            None
+        );
+        let long_live = format!("v2c_{}x", &live.expose()[4..]);
+        assert_eq!(
+            ApiKeySecret::from_presented(&long_live).display_prefix(),
+            None
+        );
     }
 
     #[test]

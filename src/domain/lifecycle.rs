@@ -143,6 +143,9 @@ pub struct EventData {
     pub verification_id: String,
     pub status: Status,
     pub extra_data: Option<Value>,
+    /// Whether this is a test verification (made with a test key).
+    #[serde(default)]
+    pub test: bool,
     /// Present (possibly `null`) on `verification.completed` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision: Option<Option<DecisionRecord>>,
@@ -156,13 +159,14 @@ impl EventData {
 
 /// The `verification.expired` event of a verification whose link ran out: one payload,
 /// whichever store or sweeper writes it.
-pub fn expired_event(verification_id: &str, extra_data: Option<Value>) -> Event {
+pub fn expired_event(verification_id: &str, extra_data: Option<Value>, test: bool) -> Event {
     Event {
         event_type: EventType::Expired,
         data: EventData {
             verification_id: verification_id.to_owned(),
             status: Status::Expired,
             extra_data,
+            test,
             decision: None,
         },
     }
@@ -271,7 +275,7 @@ pub fn apply(
             // Expired as of the moment the link ran out.
             next.updated_at = v.expires_at;
             moves(v.status, next.status)?;
-            let event = expired_event(v.id.as_str(), v.extra_data.clone());
+            let event = expired_event(v.id.as_str(), v.extra_data.clone(), v.test);
             return Ok(Transition {
                 verification: next,
                 events: vec![event],
@@ -353,6 +357,7 @@ fn events(before: Status, next: &Verification) -> Vec<Event> {
             verification_id: next.id.to_string(),
             status,
             extra_data: next.extra_data.clone(),
+            test: next.test,
             decision: (event_type == EventType::Completed)
                 .then(|| next.results.decision().cloned()),
         },
@@ -462,6 +467,7 @@ mod tests {
             results: Results::default(),
             extra_data: Some(json!({"reference_id": "R-1"})),
             return_url: None,
+            test: false,
             portal: PortalState::default(),
             version: 3,
             created_at: t0(),
@@ -1070,13 +1076,23 @@ mod tests {
                 "verification_id": "ver_0123456789abcdef0123456789abcdef",
                 "status": "verified",
                 "extra_data": {"reference_id": "R-1"},
+                "test": false,
                 "decision": {"status": "verified", "reasons": []},
             })
         );
-        let expired = expired_event("ver_x", None);
+        let expired = expired_event("ver_x", None, false);
         assert_eq!(
             expired.data.to_json(),
-            json!({"verification_id": "ver_x", "status": "expired", "extra_data": null})
+            json!({"verification_id": "ver_x", "status": "expired", "extra_data": null, "test": false})
+        );
+        // A test verification's events say so.
+        let mut test = v.clone();
+        test.test = true;
+        let t = apply(&test, &[], decided(Status::Verified, &[]), t0()).unwrap();
+        assert_eq!(t.events[0].data.to_json()["test"], json!(true));
+        assert_eq!(
+            expired_event("ver_x", None, true).data.to_json()["test"],
+            json!(true)
         );
     }
 

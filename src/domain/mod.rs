@@ -11,6 +11,7 @@ pub mod portal;
 pub mod reasons;
 pub mod results;
 pub mod settings;
+pub mod test_mode;
 pub mod verification;
 
 pub use ids::{ApiKeySecret, KeyHash, VerificationId};

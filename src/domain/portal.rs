@@ -205,6 +205,7 @@ pub(crate) mod tests {
             results: Default::default(),
             extra_data: None,
             return_url: None,
+            test: false,
             portal: PortalState::default(),
             version: 0,
             created_at: t,

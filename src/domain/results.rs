@@ -338,6 +338,9 @@ pub struct LivenessMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FormMetrics {
     pub fields: Vec<String>,
+    /// On a test verification: `simulated`, and the outcome the tester picked.
+    #[serde(flatten, default)]
+    pub simulated: Map<String, Value>,
 }
 
 #[cfg(test)]

@@ -96,6 +96,8 @@ pub struct Verification {
     pub results: super::Results,
     pub extra_data: Option<Value>,
     pub return_url: Option<String>,
+    /// Made with a test key: its steps run no checks and its outcome is simulated.
+    pub test: bool,
     /// The end user's progress beyond the status (terms, chosen document, challenge).
     pub portal: super::PortalState,
     /// Bumped by every update, so concurrent writers cannot overwrite each other.
@@ -296,6 +298,7 @@ mod tests {
             results: Default::default(),
             extra_data: None,
             return_url: None,
+            test: false,
             portal: Default::default(),
             version: 0,
             created_at: now - Duration::hours(2),

@@ -18,8 +18,10 @@ pub mod error;
 pub mod geometry;
 pub mod layout;
 pub mod photo;
+pub mod placeholder;
 pub mod quality;
 pub mod redact;
+pub mod strip;
 
 pub use budget::{DecodeBudget, Reservation, decode_cost};
 pub use crop::{crop_document, crop_size};
@@ -132,6 +134,9 @@ pub struct DocumentAnalysis {
     pub format: Format,
     /// How the document was found; `None` if it was not.
     pub outline: Option<Outline>,
+    /// A JPEG whose pixels were already upright (no EXIF rotation applied): its own
+    /// bytes, stripped of metadata, can be kept as the original.
+    pub upright_as_sent: bool,
 }
 
 /// Decode, measure, find and straighten a photo of a `doc`, without encoding.
@@ -141,7 +146,27 @@ pub fn analyse_document(
     cfg: &ImagingConfig,
 ) -> Result<DocumentAnalysis, ImagingError> {
     let decoded = decode(bytes, &cfg.limits)?;
-    Ok(analyse_pixels(decoded.image, decoded.format, doc, cfg))
+    let upright_as_sent = decoded.format == Format::Jpeg && decoded.exif_orientation == 1;
+    Ok(DocumentAnalysis {
+        upright_as_sent,
+        ..analyse_pixels(decoded.image, decoded.format, doc, cfg)
+    })
+}
+
+/// The original as it is stored: a JPEG sent upright keeps its own bytes with every
+/// metadata segment removed ([`strip::strip_jpeg_metadata`]: the same pixels, and no
+/// 12 MP re-encode); anything else is encoded from the upright pixels.
+pub fn stored_original(
+    sent: &[u8],
+    analysis: &DocumentAnalysis,
+    quality: u8,
+) -> Result<Vec<u8>, ImagingError> {
+    if analysis.upright_as_sent
+        && let Some(kept) = strip::strip_jpeg_metadata(sent)
+    {
+        return Ok(kept);
+    }
+    encode_jpeg(&analysis.original, quality)
 }
 
 /// [`analyse_document`] from already decoded, upright pixels.
@@ -191,6 +216,7 @@ pub fn analyse_pixels(
         crop,
         format,
         outline,
+        upright_as_sent: false,
     }
 }
 
@@ -242,7 +268,7 @@ pub fn check_document(
     cfg: &ImagingConfig,
 ) -> Result<DocumentCheck, ImagingError> {
     let a = analyse_document(bytes, doc, cfg)?;
-    let original_jpeg = encode_jpeg(&a.original, cfg.jpeg_quality)?;
+    let original_jpeg = stored_original(bytes, &a, cfg.jpeg_quality)?;
     let crop_jpeg = a
         .crop
         .as_ref()

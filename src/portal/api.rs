@@ -16,11 +16,41 @@ use crate::AppState;
 use crate::backend::Side;
 use crate::body::{self as request_body, read_optional_json};
 use crate::domain::portal::Step;
+use crate::domain::test_mode::{Pick, TestOutcome};
 use crate::domain::{DocumentType, VerificationId};
 use crate::error::ApiError;
 use crate::openapi::RouterExt;
 use crate::security_headers::{self, Policy};
-use crate::workflow::{self, StepReply};
+use crate::workflow::{self, Loaded, StepReply, simulate};
+
+/// The part or field a tester's submission names its outcome in (test verifications).
+const TEST_OUTCOME: &str = "test_outcome";
+
+/// The outcome a tester picked with a submission, on a test verification; `None` when
+/// none was picked. A live verification ignores the field.
+fn picked(loaded: &Loaded, raw: Option<&str>) -> Result<Option<Pick>, ApiError> {
+    match raw.map(str::trim) {
+        Some(text) if loaded.verification.test && !text.is_empty() => {
+            let outcome = TestOutcome::parse(text).map_err(ApiError::InvalidRequest)?;
+            Ok(Some(
+                Pick::new(outcome, &[]).map_err(ApiError::InvalidRequest)?,
+            ))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A text part's value, when it is UTF-8.
+fn text_part<'a>(parts: &'a [(&'static str, Bytes)], name: &str) -> Option<&'a str> {
+    field(parts, name).and_then(|b| std::str::from_utf8(b).ok())
+}
+
+/// `test_outcome`, at most one, short: it names an outcome.
+const TEST_OUTCOME_PART: PartSpec = PartSpec {
+    name: TEST_OUTCOME,
+    max_bytes: 32,
+    max_count: 1,
+};
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     // Each route reads at most its own limit (DefaultBodyLimit bounds the multipart
@@ -159,11 +189,11 @@ async fn document(
                 max_bytes: limits.image,
                 max_count: 1,
             },
+            TEST_OUTCOME_PART,
         ],
     )
     .await?;
-    let document_type: DocumentType = field(&parts, "document_type")
-        .and_then(|b| std::str::from_utf8(b).ok())
+    let document_type: DocumentType = text_part(&parts, "document_type")
         .ok_or_else(|| ApiError::InvalidRequest("missing field `document_type`".into()))?
         .trim()
         .parse()
@@ -173,7 +203,12 @@ async fn document(
         .cloned()
         .filter(|b| !b.is_empty())
         .ok_or_else(|| ApiError::InvalidRequest("missing file `image`".into()))?;
-    let judged = workflow::check_document(&state, &loaded, side, document_type, image).await?;
+    let judged = if loaded.verification.test {
+        let pick = picked(&loaded, text_part(&parts, TEST_OUTCOME))?;
+        simulate::document_side(step, document_type, pick.as_ref())
+    } else {
+        workflow::check_document(&state, &loaded, side, document_type, image).await?
+    };
     replied(workflow::record_step(&state, loaded, judged).await?)
 }
 
@@ -204,27 +239,36 @@ async fn liveness(
     let limits = BodyLimits::of(&state);
     require_multipart(request.headers())?;
     request_body::check_declared_length(request.headers(), limits.liveness)?;
-    let frames: Vec<Bytes> = read_parts(
+    let parts = read_parts(
         request,
         &state,
-        &[PartSpec {
-            name: "frames",
-            max_bytes: limits.frame,
-            max_count: MAX_FRAMES,
-        }],
+        &[
+            PartSpec {
+                name: "frames",
+                max_bytes: limits.frame,
+                max_count: MAX_FRAMES,
+            },
+            TEST_OUTCOME_PART,
+        ],
     )
-    .await?
-    .into_iter()
-    .map(|(_, b)| b)
-    .filter(|b| !b.is_empty())
-    .collect();
+    .await?;
+    let pick = picked(&loaded, text_part(&parts, TEST_OUTCOME))?;
+    let frames: Vec<Bytes> = parts
+        .into_iter()
+        .filter(|(name, b)| *name == "frames" && !b.is_empty())
+        .map(|(_, b)| b)
+        .collect();
     if !(2..=MAX_FRAMES).contains(&frames.len()) {
         return Err(ApiError::InvalidRequest(format!(
             "send 2 to 8 `frames`, not {}",
             frames.len()
         )));
     }
-    let judged = workflow::check_liveness(&state, &loaded, frames).await?;
+    let judged = if loaded.verification.test {
+        simulate::liveness(&loaded, pick.as_ref())
+    } else {
+        workflow::check_liveness(&state, &loaded, frames).await?
+    };
     replied(workflow::record_step(&state, loaded, judged).await?)
 }
 
@@ -250,11 +294,24 @@ async fn form(
     let (_running, loaded) =
         workflow::begin_step(&state, &verification_id(&id)?, Step::FormData).await?;
     let body: Option<Value> = read_optional_json(request, BodyLimits::of(&state).json).await?;
-    let Some(Value::Object(values)) = body else {
+    let Some(Value::Object(mut values)) = body else {
         return Err(ApiError::InvalidRequest(
             "send a JSON object of form field values".into(),
         ));
     };
-    let judged = workflow::judge_form(&loaded, &values)?;
+    let judged = if loaded.verification.test {
+        let pick = match values.remove(TEST_OUTCOME) {
+            Some(Value::String(s)) => picked(&loaded, Some(&s))?,
+            Some(Value::Null) | None => None,
+            Some(_) => {
+                return Err(ApiError::InvalidRequest(
+                    "test_outcome must be a string".into(),
+                ));
+            }
+        };
+        simulate::mark_form(workflow::judge_form(&loaded, &values)?, pick.as_ref())
+    } else {
+        workflow::judge_form(&loaded, &values)?
+    };
     replied(workflow::record_step(&state, loaded, judged).await?)
 }

@@ -136,6 +136,9 @@ pub struct FlowPage {
     pub embed: bool,
     /// The one origin the page may `postMessage` to; without it, it posts nothing.
     pub parent_origin: Option<String>,
+    /// A test verification: the page says so, offers placeholder images and lets the
+    /// tester pick the outcome. For operators' developers, so in English only.
+    pub test: bool,
 }
 
 /// A page that ends the visit: link not valid, expired, already complete, unavailable.
@@ -393,6 +396,7 @@ fn flow_page(v: &Verification, lang: Lang, embed: bool, parent_origin: Option<St
         messages_json: i18n::client_messages_json(lang),
         embed,
         parent_origin,
+        test: v.test,
     }
 }
 

@@ -52,6 +52,9 @@ pub struct PortalView<'a> {
     return_url: Option<&'a str>,
     #[schema(format = DateTime)]
     expires_at: String,
+    /// A test verification: any image is taken, no check runs, and a submission may
+    /// carry `test_outcome` to pick how the verification ends
+    test: bool,
 }
 
 /// Why the last rejected submission was rejected, for the page to say what to fix.
@@ -139,6 +142,7 @@ impl<'a> PortalView<'a> {
             liveness_challenge: v.portal.liveness_challenge,
             return_url: v.return_url.as_deref(),
             expires_at: rfc3339(v.expires_at),
+            test: v.test,
         }
     }
 }

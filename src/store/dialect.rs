@@ -37,7 +37,7 @@ pub trait Dialect: Send + Sync + 'static {
     /// Verification `v`'s results have no `erased_at`.
     const NOT_ERASED: &'static str;
     /// Verification `v` was last updated at least its key `k`'s `retention_days` (90 when
-    /// unset) before `$1`.
+    /// unset; at most 7 for a test verification) before `$1`.
     const RETENTION_PASSED: &'static str;
     /// An event's `data` with `extra_data` set to JSON `null`.
     const EVENT_DATA_WITHOUT_EXTRA: &'static str;

@@ -99,6 +99,13 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+impl ApiKeyRecord {
+    /// A test key (`v2c_test_…`): its verifications are test verifications.
+    pub fn is_test(&self) -> bool {
+        crate::domain::ApiKeySecret::is_test_prefix(&self.prefix)
+    }
+}
+
 /// The stored answer to a generate request made with an `Idempotency-Key`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyRecord {
@@ -384,7 +391,7 @@ pub trait Store: AccountStore + Send + Sync + 'static {
         query: &crate::audit::AuditQuery,
     ) -> Result<Vec<crate::audit::AuditEvent>, StoreError>;
 
-    /// Verifications by stored status, for metrics.
+    /// Live verifications by stored status, for metrics (test verifications are left out).
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Webhook events waiting for delivery.
     async fn outbox_depth(&self) -> Result<i64, StoreError>;

@@ -38,7 +38,9 @@ impl Dialect for PgDialect {
         ), '[]')::text";
     const NOT_ERASED: &'static str = "NOT (v.results ? 'erased_at')";
     const RETENTION_PASSED: &'static str = "v.updated_at + make_interval(
-            days => COALESCE((k.settings->>'retention_days')::int, 90)) <= $1";
+            days => CASE WHEN v.test
+                THEN LEAST(COALESCE((k.settings->>'retention_days')::int, 90), 7)
+                ELSE COALESCE((k.settings->>'retention_days')::int, 90) END) <= $1";
     const EVENT_DATA_WITHOUT_EXTRA: &'static str = "jsonb_set(data, '{extra_data}', 'null')";
     const EVENT_HAS_EXTRA: &'static str = "data->'extra_data' <> 'null'::jsonb";
 

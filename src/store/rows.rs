@@ -70,6 +70,7 @@ pub(crate) struct VerificationRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    test: bool,
 }
 
 impl TryFrom<VerificationRow> for Verification {
@@ -93,6 +94,7 @@ impl TryFrom<VerificationRow> for Verification {
             created_at: r.created_at,
             updated_at: r.updated_at,
             expires_at: r.expires_at,
+            test: r.test,
         })
     }
 }

@@ -84,7 +84,7 @@ const VERIFICATION_COLUMNS: &str = "v.id, v.key_id, v.status, CAST(v.flow AS TEX
     CAST(v.modules AS TEXT) AS modules, CAST(v.progress AS TEXT) AS progress,
     CAST(v.results AS TEXT) AS results, CAST(v.extra_data AS TEXT) AS extra_data,
     v.return_url, CAST(v.portal AS TEXT) AS portal, v.version, v.created_at, v.updated_at,
-    v.expires_at";
+    v.expires_at, v.test";
 
 /// The columns of `webhook_events e` that make an [`EventRow`].
 const EVENT_COLUMNS: &str = "e.id, e.key_id, e.verification_id, e.type, e.sequence,
@@ -102,6 +102,7 @@ where
     for<'q> String: Param<'q, D::Db> + Field<D::Db>,
     for<'q> Option<String>: Param<'q, D::Db>,
     for<'q> i64: Param<'q, D::Db> + Field<D::Db>,
+    for<'q> bool: Param<'q, D::Db> + Field<D::Db>,
     i32: Field<D::Db>,
     for<'q> Option<i32>: Param<'q, D::Db>,
     for<'q> DateTime<Utc>: Param<'q, D::Db> + Field<D::Db>,
@@ -233,8 +234,8 @@ where
         let insert = sqlx::query(
             "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
                  extra_data, return_url, created_at, updated_at, expires_at, portal, version,
-                 reference)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 reference, test)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(v.id.as_str())
         .bind(v.key_id.as_str())
@@ -250,7 +251,8 @@ where
         .bind(v.expires_at)
         .bind(json(&v.portal))
         .bind(v.version)
-        .bind(super::reference_of(v.extra_data.as_ref()));
+        .bind(super::reference_of(v.extra_data.as_ref()))
+        .bind(v.test);
         let Some(rec) = idempotency else {
             // One statement needs no explicit transaction: one round trip.
             insert.execute(&self.pool).await?;
@@ -397,7 +399,7 @@ where
         limit: u32,
     ) -> Result<Vec<VerificationId>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(String, String, Option<String>, DateTime<Utc>)> =
+        let rows: Vec<(String, String, Option<String>, DateTime<Utc>, bool)> =
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE verifications SET status = 'expired', updated_at = expires_at,
                      version = version + 1
@@ -407,7 +409,7 @@ where
                             OR (status = 'processing' AND updated_at <= $3))
                        AND expires_at <= $1
                      ORDER BY expires_at LIMIT $2{skip_locked})
-                 RETURNING id, key_id, CAST(extra_data AS TEXT) AS extra_data, expires_at",
+                 RETURNING id, key_id, CAST(extra_data AS TEXT) AS extra_data, expires_at, test",
                 skip_locked = D::SKIP_LOCKED,
             )))
             .bind(now)
@@ -416,9 +418,9 @@ where
             .fetch_all(&mut *tx)
             .await?;
         let mut ids = Vec::with_capacity(rows.len());
-        for (id, key_id, extra_data, expires_at) in rows {
+        for (id, key_id, extra_data, expires_at, test) in rows {
             let extra = super::parse_value("verifications.extra_data", extra_data)?;
-            let event = crate::webhooks::expired_event(&id, extra, expires_at);
+            let event = crate::webhooks::expired_event(&id, extra, test, expires_at);
             event_insert(&key_id, &id, &event).execute(&mut *tx).await?;
             ids.push(VerificationId::from_trusted(id));
         }
@@ -808,7 +810,8 @@ where
 
     async fn count_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT status, COUNT(*) FROM verifications GROUP BY status ORDER BY status",
+            "SELECT status, COUNT(*) FROM verifications WHERE NOT test
+             GROUP BY status ORDER BY status",
         )
         .fetch_all(&self.pool)
         .await?)

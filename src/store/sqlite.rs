@@ -49,7 +49,10 @@ impl Dialect for SqliteDialect {
         ), '[]')";
     const NOT_ERASED: &'static str = "json_extract(v.results, '$.erased_at') IS NULL";
     const RETENTION_PASSED: &'static str = "julianday(v.updated_at)
-            + COALESCE(json_extract(k.settings, '$.retention_days'), 90) <= julianday($1)";
+            + CASE WHEN v.test
+                THEN MIN(COALESCE(json_extract(k.settings, '$.retention_days'), 90), 7)
+                ELSE COALESCE(json_extract(k.settings, '$.retention_days'), 90) END
+            <= julianday($1)";
     const EVENT_DATA_WITHOUT_EXTRA: &'static str = "json_set(data, '$.extra_data', json('null'))";
     const EVENT_HAS_EXTRA: &'static str = "json_extract(data, '$.extra_data') IS NOT NULL";
 

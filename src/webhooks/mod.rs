@@ -83,9 +83,13 @@ impl NewEvent {
 pub fn expired_event(
     verification_id: &str,
     extra_data: Option<Value>,
+    test: bool,
     at: DateTime<Utc>,
 ) -> NewEvent {
-    NewEvent::from_domain(&lifecycle::expired_event(verification_id, extra_data), at)
+    NewEvent::from_domain(
+        &lifecycle::expired_event(verification_id, extra_data, test),
+        at,
+    )
 }
 
 /// An event as stored in the outbox.

@@ -13,13 +13,16 @@ use crate::error::ApiError;
 use crate::faces::{FaceMatch, FaceMatchReason};
 
 /// Every step is in: compare faces when there is a document and a selfie, ask the backend
-/// for its decision and record it. A backend failure here sends the verification to
+/// for its decision and record it (a test verification gets the outcome picked for it). A backend failure here sends the verification to
 /// manual review rather than leaving it stuck in `processing`.
 pub(super) async fn decide(
     state: &AppState,
     v: Verification,
     attempts: &[Attempt],
 ) -> Result<(), ApiError> {
+    if v.test {
+        return super::simulate::decide(state, v, attempts).await;
+    }
     let tallies = portal::tally(attempts);
     // The key's own thresholds and liveness mode, else the instance's.
     let key = state.store.find_key(&v.key_id).await?;

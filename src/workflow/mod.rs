@@ -6,6 +6,7 @@
 
 mod decide;
 pub mod operator;
+pub mod simulate;
 mod steps;
 
 use std::collections::BTreeMap;

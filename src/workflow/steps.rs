@@ -250,6 +250,7 @@ pub fn judge_form(loaded: &Loaded, values: &Map<String, Value>) -> Result<Judged
         // The values are personal data: kept in results once accepted, never in metrics.
         metrics: AttemptMetrics::Form(FormMetrics {
             fields: values.keys().cloned().collect(),
+            simulated: Map::new(),
         }),
         reasons,
         content_hash: None,

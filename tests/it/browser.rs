@@ -479,6 +479,80 @@ async fn the_whole_flow_by_file_upload_ends_verified() {
     browser.client.clone().close().await.unwrap();
 }
 
+/// A test key's verification in the portal: the banner says so, placeholders stand in for
+/// every photo, and the outcome picked in the banner is the one the verification gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_verification_ends_as_the_tester_picked() {
+    let Some(mut browser) = Browser::phone("test-mode", None).await else {
+        return;
+    };
+    let server = Server::start().await;
+    let key = server.create_key(&["--test"]).await;
+    assert!(key.starts_with("v2c_test_"), "{key}");
+    let id = server
+        .generate(&key, json!({"extra_data": {"test_outcome": "verified"}}))
+        .await;
+
+    browser.goto(&server.verify_url(&id)).await;
+    browser.step("terms").await;
+    let banner = browser.text("#test-banner").await;
+    assert!(banner.contains("Test mode"), "{banner}");
+    accessible(&browser, "test mode").await;
+    // The tester picks the outcome; it wins over extra_data.test_outcome.
+    browser
+        .visible("#test-outcome")
+        .await
+        .select_by_value("needs_manual_review")
+        .await
+        .unwrap();
+    browser.shot("banner").await;
+    browser.click("#terms-accept").await;
+    browser.click("#terms-form button[type=submit]").await;
+
+    browser.step("document_type").await;
+    browser.click("#doctype-id_card").await;
+    browser.click("#doctype-form button[type=submit]").await;
+    for side in ["front", "back"] {
+        browser.step(&format!("document_{side}")).await;
+        browser
+            .click(&format!("#step-document_{side} [data-action=placeholder]"))
+            .await;
+    }
+    browser.step("liveness").await;
+    browser
+        .click("#step-liveness [data-action=placeholder]")
+        .await;
+
+    browser.step("form_data").await;
+    browser
+        .client
+        .execute(
+            "for (const [name, value] of [['first_name', 'Test'], ['last_name', 'Person'], \
+             ['date_of_birth', '1990-01-01']]) { document.getElementById('field-' + name).value = value; }",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser.click("#details-form button[type=submit]").await;
+    browser
+        .visible("section#step-done[data-result=review]:not([hidden])")
+        .await;
+    assert!(browser.text("#test-banner").await.contains("Test mode"));
+    browser.shot("result").await;
+
+    let d = server.details(&key, &id).await;
+    assert_eq!(d["status"]["current"], "needs_manual_review", "{d}");
+    assert_eq!(d["test"], true);
+    assert_eq!(d["results"]["form_data"]["last_name"], "Person");
+    let attempts = d["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 4, "front, back, liveness, form: {d}");
+    assert!(
+        attempts.iter().all(|a| a["metrics"]["simulated"] == true),
+        "{d}"
+    );
+    browser.client.clone().close().await.unwrap();
+}
+
 /// A YUV4MPEG2 video (4:2:0, 10 frames a second) of the given RGB frames, for Chromium's
 /// fake camera.
 fn y4m(frames: &[RgbImage]) -> Vec<u8> {

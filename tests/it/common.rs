@@ -318,6 +318,7 @@ impl TestApp {
             results: Default::default(),
             extra_data: None,
             return_url: None,
+            test: false,
             portal: Default::default(),
             version: 0,
             created_at: t - chrono::Duration::hours(3),

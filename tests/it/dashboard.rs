@@ -15,6 +15,7 @@ both_stores!(
     wrong_passwords_and_unknown_accounts_answer_alike,
     five_failures_in_a_row_lock_the_account,
     forms_without_the_right_csrf_token_are_refused,
+    the_login_form_is_posted_only_with_the_token_it_was_served_with,
     a_reviewer_sees_only_the_verifications_of_granted_keys,
     a_disabled_users_session_is_refused,
     logging_out_everywhere_ends_every_session,
@@ -73,11 +74,18 @@ impl Dash {
         self.app.send(req.body(Body::empty()).unwrap()).await
     }
 
+    /// Show the login form and post it, with the form's token and cookie.
     pub async fn login_with(&self, email: &str, password: &str) -> Reply {
+        let form = self.get("/dashboard/login", None).await;
+        assert_eq!(form.status, StatusCode::OK);
         self.post_form(
             "/dashboard/login",
-            None,
-            &[("email", email), ("password", password)],
+            Some(&cookie_of(&form)),
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf_of(&form)),
+            ],
         )
         .await
     }
@@ -112,6 +120,11 @@ pub fn csrf_of(page: &Reply) -> String {
         .expect("a form with a CSRF token");
     let rest = &html[at + "name=\"csrf\" value=\"".len()..];
     rest[..rest.find('"').unwrap()].to_owned()
+}
+
+/// A page's text with its form's CSRF token blanked, to compare two showings.
+fn page_of(r: &Reply) -> String {
+    text(r).replace(&csrf_of(r), "TOKEN")
 }
 
 fn is_login_redirect(r: &Reply) -> bool {
@@ -195,9 +208,10 @@ async fn wrong_passwords_and_unknown_accounts_answer_alike(db: Db) {
         assert!(r.header("set-cookie").is_none());
         assert!(text(r).contains("Wrong email or password"));
     }
+    // The same page but for the address typed (and each form's own token).
     assert_eq!(
-        text(&wrong).replace("ann@example.org", "X"),
-        text(&unknown).replace("nobody@example.org", "X")
+        page_of(&wrong).replace("ann@example.org", "X"),
+        page_of(&unknown).replace("nobody@example.org", "X")
     );
     let stored = d.app.db.store.find_user(&ann.id).await.unwrap().unwrap();
     assert_eq!(stored.failed_logins, 1);
@@ -225,7 +239,7 @@ async fn five_failures_in_a_row_lock_the_account(db: Db) {
     let locked = d.login_with("ann@example.org", PASSWORD).await;
     assert_eq!(locked.status, StatusCode::UNAUTHORIZED);
     assert!(locked.header("set-cookie").is_none());
-    assert_eq!(text(&locked), text(&wrong));
+    assert_eq!(page_of(&locked), page_of(&wrong));
 }
 
 async fn forms_without_the_right_csrf_token_are_refused(db: Db) {
@@ -265,16 +279,130 @@ async fn forms_without_the_right_csrf_token_are_refused(db: Db) {
     assert!(is_login_redirect(&out));
     assert!(out.header("set-cookie").unwrap().contains("Max-Age=0"));
     assert!(is_login_redirect(&d.get("/dashboard", Some(&cookie)).await));
-    // A cross-site login post is refused.
+    // A cross-site login post is refused, even with the form's token and cookie.
+    let form = d.get("/dashboard/login", None).await;
     let req = Request::post("/dashboard/login")
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookie_of(&form))
         .header("sec-fetch-site", "cross-site")
         .body(Body::from(format!(
-            "email=ann%40example.org&password={}",
-            PASSWORD.replace(' ', "+")
+            "email=ann%40example.org&password={}&csrf={}",
+            PASSWORD.replace(' ', "+"),
+            csrf_of(&form)
         )))
         .unwrap();
     assert_eq!(d.app.send(req).await.status, StatusCode::FORBIDDEN);
+}
+
+/// Login CSRF: the form carries a token that must come back with the cookie it was set in.
+async fn the_login_form_is_posted_only_with_the_token_it_was_served_with(db: Db) {
+    let Some(d) = Dash::new(db).await else {
+        return;
+    };
+    d.user("ann@example.org", Role::Admin, &[]).await;
+    let form = d.get("/dashboard/login", None).await;
+    let set = form
+        .header("set-cookie")
+        .expect("the form sets its token's cookie");
+    let attrs: Vec<&str> = set.split(';').map(str::trim).collect();
+    for a in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/dashboard/login",
+        "Secure",
+    ] {
+        assert!(attrs.contains(&a), "{a} missing from {set}");
+    }
+    let cookie = cookie_of(&form);
+    let (name, token) = cookie.split_once('=').unwrap();
+    assert_eq!(name, "v2c_login_csrf");
+    assert!(token.len() >= 43, "a 256-bit token: {token}");
+    assert_eq!(csrf_of(&form), token);
+    // Each showing of the form gets its own token.
+    let other = d.get("/dashboard/login", None).await;
+    assert_ne!(csrf_of(&other), token);
+
+    let post = |cookie: Option<String>, csrf: Option<String>| {
+        let d = &d;
+        async move {
+            let mut fields = vec![("email", "ann@example.org"), ("password", PASSWORD)];
+            if let Some(t) = &csrf {
+                fields.push(("csrf", t.as_str()));
+            }
+            d.post_form("/dashboard/login", cookie.as_deref(), &fields)
+                .await
+        }
+    };
+    let refused = [
+        ("no cookie, no field", post(None, None).await),
+        ("no cookie", post(None, Some(token.to_owned())).await),
+        ("no field", post(Some(cookie.clone()), None).await),
+        (
+            "another form's token",
+            post(Some(cookie.clone()), Some(csrf_of(&other))).await,
+        ),
+        (
+            "a token one character short",
+            post(Some(cookie.clone()), Some(token[1..].to_owned())).await,
+        ),
+        (
+            "the right field, another form's cookie",
+            post(Some(cookie_of(&other)), Some(token.to_owned())).await,
+        ),
+    ];
+    for (what, r) in &refused {
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{what}");
+        // No session: the refused page offers a fresh form instead.
+        let set = r.header("set-cookie").unwrap_or_default();
+        assert!(!set.contains("v2c_dashboard="), "{what}: {set}");
+        assert!(text(r).contains("This form had expired"), "{what}");
+        assert_ne!(csrf_of(r), token, "{what}: a fresh token");
+    }
+    assert_eq!(
+        d.app
+            .db
+            .store
+            .find_user_by_email("ann@example.org")
+            .await
+            .unwrap()
+            .unwrap()
+            .failed_logins,
+        0,
+        "a refused post checks no password"
+    );
+
+    // A wrong password keeps the form's token: the page shown again posts with it.
+    let wrong = d
+        .post_form(
+            "/dashboard/login",
+            Some(&cookie),
+            &[
+                ("email", "ann@example.org"),
+                ("password", "not it"),
+                ("csrf", token),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(csrf_of(&wrong), token);
+    // The right one logs in, and the form's cookie is removed with it.
+    let ok = post(Some(cookie.clone()), Some(token.to_owned())).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", text(&ok));
+    let sets: Vec<&str> = ok
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        sets.iter().any(|c| c.starts_with("v2c_dashboard=")),
+        "{sets:?}"
+    );
+    assert!(
+        sets.iter()
+            .any(|c| c.starts_with("v2c_login_csrf=;") && c.contains("Max-Age=0")),
+        "{sets:?}"
+    );
 }
 
 async fn a_reviewer_sees_only_the_verifications_of_granted_keys(db: Db) {

@@ -135,6 +135,7 @@ impl Instance {
             results,
             extra_data: Some(json!({"reference_id": reference})),
             return_url: None,
+            test: false,
             portal: Default::default(),
             version: 0,
             created_at: t - Duration::minutes(30),

@@ -37,5 +37,6 @@ mod portal_pages;
 mod redaction;
 mod server;
 mod store;
+mod test_mode;
 mod throttle;
 mod webhooks;

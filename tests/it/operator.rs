@@ -52,6 +52,7 @@ pub(crate) async fn flagged(app: &TestApp, age: Duration, reference: &str) -> Ve
         results,
         extra_data: Some(json!({"reference_id": reference, "user_id": "u-1"})),
         return_url: Some("https://shop.example/done".into()),
+        test: false,
         portal: Default::default(),
         version: 0,
         created_at: t - age,

@@ -48,6 +48,7 @@ fn verification(key_id: &str) -> Verification {
             .unwrap(),
         extra_data: Some(json!({"reference_id": "ABC123", "n": [1, 2.5, null]})),
         return_url: Some("https://your-app.com/done".into()),
+        test: false,
         portal: Default::default(),
         version: 0,
         created_at: t,

@@ -27,7 +27,7 @@ const COLUMNS: &str = "v.id, v.key_id, v.status, CAST(v.flow AS TEXT) AS flow,
     CAST(v.modules AS TEXT) AS modules, CAST(v.progress AS TEXT) AS progress,
     CAST(v.results AS TEXT) AS results, CAST(v.extra_data AS TEXT) AS extra_data,
     v.return_url, CAST(v.portal AS TEXT) AS portal, v.version, v.created_at, v.updated_at,
-    v.expires_at";
+    v.expires_at, v.test";
 
 const ATTEMPTS: &str = "COALESCE((
     SELECT json_agg(json_build_object(
@@ -53,6 +53,7 @@ type Row = (
     DateTime<Utc>,
     DateTime<Utc>,
     DateTime<Utc>,
+    bool,
 );
 
 fn time(t: DateTime<Utc>) -> String {
@@ -73,6 +74,7 @@ fn details(r: Row, attempts: Option<String>) -> Value {
         "expires_at": time(r.13),
         "flow": parse(&r.3),
         "return_url": r.8,
+        "test": r.14,
     });
     if let Some(a) = attempts {
         out["attempts"] = parse(&a);
@@ -129,8 +131,8 @@ async fn generate(
     sqlx::query(
         "INSERT INTO verifications (id, key_id, status, flow, modules, progress, results,
              extra_data, return_url, created_at, updated_at, expires_at, portal, version,
-             reference)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             reference, test)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&id)
     .bind(&f.key_id)
@@ -147,6 +149,7 @@ async fn generate(
     .bind(SqlJson(json!({"liveness_challenge": "closer"})))
     .bind(0_i64)
     .bind(reference)
+    .bind(false)
     .execute(&f.pool)
     .await
     .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?;
@@ -156,6 +159,7 @@ async fn generate(
         "modules": modules,
         "flow": flow,
         "verifyUrl": format!("http://127.0.0.1/verify?verification_id={id}"),
+        "test": false,
     })))
 }
 
