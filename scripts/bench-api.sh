@@ -10,7 +10,9 @@
 #     verifications (the list) vs one SELECT of the newest page
 # Everything runs on this machine over loopback; each load runs for DURATION seconds.
 #
-# Usage: scripts/bench-api.sh            (DURATION=20 CONNECTIONS=32 THREADS=2 to change)
+# Usage: scripts/bench-api.sh            (DURATION=20 CONNECTIONS=32 THREADS=2 to change;
+#        PROFILE=1 also samples v2client with perf during each of its runs and writes the
+#        40 hottest functions to target/profile-<route>.txt)
 # Needs: wrk and pgbench (installed with apt-get when missing), a Postgres on
 # 127.0.0.1:5432 where `postgres` may create databases.
 set -euo pipefail
@@ -103,9 +105,21 @@ FROM verifications WHERE key_id IN ('$KEY_ID') ORDER BY created_at DESC, id DESC
 SQL
 
 wrk_run() { # base path script
-  local out="$work/wrk.out"
+  local out="$work/wrk.out" perf=
+  if [ -n "${PROFILE:-}" ] && [ "$1" = "$PORT" ]; then
+    # Sample v2client's own CPU (every thread) for the middle of the run.
+    perf record -q -F 499 -g -p "$server" -o "$work/perf.data" -- sleep $((DURATION / 2)) \
+      >/dev/null 2>&1 &
+    perf=$!
+  fi
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$3" \
     "http://127.0.0.1:${1}/api/${2}" > "$out"
+  if [ -n "$perf" ]; then
+    wait "$perf" || true
+    perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+      | grep -v '^#' | grep '%' | head -40 > "target/profile-${2%%/*}.txt" || true
+    echo "profile of ${2%%/*}: target/profile-${2%%/*}.txt" >&2
+  fi
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' "$out")
   p50=$(awk '$1=="50%" {print $2}' "$out")

@@ -176,9 +176,9 @@ async fn read(State(f): State<Floor>, Path(id): Path<String>) -> Result<Json<Val
         return Err(StatusCode::FORBIDDEN);
     }
     let row = (
-        r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13,
+        r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11, r.12, r.13, r.14,
     );
-    Ok(Json(details(row, Some(r.14))))
+    Ok(Json(details(row, Some(r.15))))
 }
 
 /// [`Row`] and the attempts as one JSON text.
@@ -197,6 +197,7 @@ type RowWithAttempts = (
     DateTime<Utc>,
     DateTime<Utc>,
     DateTime<Utc>,
+    bool,
     String,
 );
 
