@@ -85,7 +85,7 @@ fn main() {
         let with = median(|| {
             let a = imaging::analyse_document(bytes, doc, &cfg).unwrap();
             let reading = a.crop.as_ref().map(read_mrz);
-            let original = imaging::encode_jpeg(&a.original, cfg.jpeg_quality).unwrap();
+            let original = imaging::stored_original(bytes, &a, cfg.jpeg_quality).unwrap();
             let crop = a
                 .crop
                 .as_ref()

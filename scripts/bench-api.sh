@@ -116,7 +116,7 @@ wrk_run() { # base path script
     "http://127.0.0.1:${1}/api/${2}" > "$out"
   if [ -n "$perf" ]; then
     wait "$perf" || true
-    perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \
+    perf report -i "$work/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null \
       | grep -v '^#' | grep '%' | head -40 > "target/profile-${2%%/*}.txt" || true
     echo "profile of ${2%%/*}: target/profile-${2%%/*}.txt" >&2
   fi

@@ -23,7 +23,7 @@ pub const HEADER: &str = "x-sdk-key";
 
 /// The calling operator's key, verified and not revoked.
 #[derive(Debug, Clone)]
-pub struct AuthedKey(pub ApiKeyRecord);
+pub struct AuthedKey(pub Arc<ApiKeyRecord>);
 
 impl FromRequestParts<AppState> for AuthedKey {
     type Rejection = ApiError;
@@ -60,7 +60,8 @@ pub struct KeyCache {
 
 #[derive(Default)]
 struct Cached {
-    entries: HashMap<[u8; 32], (ApiKeyRecord, Instant)>,
+    /// Shared with the requests that read them: a hit clones a pointer, not the record.
+    entries: HashMap<[u8; 32], (Arc<ApiKeyRecord>, Instant)>,
     /// Bumped by every clear: a record read from the database before a clear must not be
     /// remembered after it (it may predate the change that caused the clear).
     generation: u64,
@@ -87,7 +88,7 @@ impl KeyCache {
         &self,
         store: &dyn Store,
         secret: &ApiKeySecret,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+    ) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         let Some(prefix) = secret.display_prefix() else {
             return Ok(None);
         };
@@ -102,25 +103,26 @@ impl KeyCache {
         if !record.key_hash.matches(&hash) || record.revoked_at.is_some() {
             return Ok(None);
         }
+        let record = Arc::new(record);
         self.remember(hash, &record, generation);
         Ok(Some(record))
     }
 
     /// A live entry for `hash`, or the generation to remember a fresh read under.
-    fn cached(&self, hash: &KeyHash) -> Result<ApiKeyRecord, u64> {
+    fn cached(&self, hash: &KeyHash) -> Result<Arc<ApiKeyRecord>, u64> {
         let state = self.lock();
         if self.ttl.is_zero() || state.suspended {
             return Err(state.generation);
         }
         match state.entries.get(&hash.0) {
             Some((record, at)) if at.elapsed() < self.ttl && record.key_hash.matches(hash) => {
-                Ok(record.clone())
+                Ok(Arc::clone(record))
             }
             _ => Err(state.generation),
         }
     }
 
-    fn remember(&self, hash: KeyHash, record: &ApiKeyRecord, generation: u64) {
+    fn remember(&self, hash: KeyHash, record: &Arc<ApiKeyRecord>, generation: u64) {
         let mut state = self.lock();
         if self.ttl.is_zero() || state.suspended || state.generation != generation {
             return;
@@ -134,7 +136,7 @@ impl KeyCache {
         }
         state
             .entries
-            .insert(hash.0, (record.clone(), Instant::now()));
+            .insert(hash.0, (Arc::clone(record), Instant::now()));
     }
 
     /// Forget everything: keys may have changed.
@@ -204,8 +206,9 @@ mod tests {
     use super::*;
     use crate::domain::KeySettings;
 
-    fn record() -> (ApiKeyRecord, ApiKeySecret) {
-        crate::keys::new_key("k", KeySettings::default())
+    fn record() -> (Arc<ApiKeyRecord>, ApiKeySecret) {
+        let (rec, secret) = crate::keys::new_key("k", KeySettings::default());
+        (Arc::new(rec), secret)
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `POST /api/generate-verification`.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,7 +90,7 @@ const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub async fn generate(
     State(state): State<AppState>,
     AuthedKey(key): AuthedKey,
-    headers: HeaderMap,
+    idempotency: IdempotencyHeader,
     OptionalJson(request): OptionalJson<GenerateRequest>,
 ) -> Result<Response, ApiError> {
     let rate = state.limits.check(Bucket::Generate, &key).await?;
@@ -131,7 +131,7 @@ pub async fn generate(
         })
         .transpose()?;
 
-    let idempotency_key = idempotency_key(&headers)?;
+    let idempotency_key = idempotency.key()?;
     // Same key and same request → the first response again. The fingerprint covers the
     // validated request, so formatting differences in the JSON do not matter.
     let fingerprint = hex::encode(Sha256::digest(
@@ -216,8 +216,33 @@ pub(crate) fn new_verification(
     })
 }
 
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_HEADER) else {
+/// The request's `Idempotency-Key` header as sent (checked later, by
+/// [`IdempotencyHeader::key`], so that it is judged after the body as before). Taking just
+/// this header spares cloning the whole header map per request.
+pub(crate) struct IdempotencyHeader(Option<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(IdempotencyHeader(
+            parts.headers.get(IDEMPOTENCY_HEADER).cloned(),
+        ))
+    }
+}
+
+impl IdempotencyHeader {
+    /// The key, when one was sent: 1 to 255 visible ASCII characters, else `400`.
+    pub(crate) fn key(&self) -> Result<Option<String>, ApiError> {
+        idempotency_key(self.0.as_ref())
+    }
+}
+
+fn idempotency_key(value: Option<&HeaderValue>) -> Result<Option<String>, ApiError> {
+    let Some(value) = value else {
         return Ok(None);
     };
     let text = value

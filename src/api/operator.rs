@@ -3,7 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -226,7 +225,7 @@ pub async fn review(
     AuthedKey(key): AuthedKey,
     Origin(from): Origin,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    idempotency: super::generate::IdempotencyHeader,
     OptionalJson(request): OptionalJson<ReviewRequest>,
 ) -> Result<Response, ApiError> {
     let request = request.ok_or_else(|| {
@@ -242,7 +241,7 @@ pub async fn review(
         note: request.note,
         reviewer: request.reviewer,
     })?;
-    let idempotency_key = super::generate::idempotency_key(&headers)?;
+    let idempotency_key = idempotency.key()?;
     let fingerprint = hex::encode(Sha256::digest(format!(
         "review\n{}\n{}\n{}\n{}\n{}",
         v.id,

@@ -4,10 +4,11 @@
 //! metadata segment removed, instead of being decoded and encoded again: the pixels are
 //! the sender's exactly, and the 12 MP re-encode that used to be most of a document
 //! check's time is gone. Kept: the segments a decoder needs (tables, frame and scan
-//! headers, restart intervals, the entropy-coded data), JFIF (`APP0`), an ICC profile
-//! (`APP2` `ICC_PROFILE`) and Adobe's colour-transform flag (`APP14` `Adobe`). Removed:
-//! EXIF and XMP (`APP1`: camera, time, GPS position), every other application segment,
-//! comments, and anything after the end-of-image marker.
+//! headers, restart intervals, the entropy-coded data), JFIF (`APP0`) and Adobe's
+//! colour-transform flag (`APP14` `Adobe`, without which some JPEGs decode to the wrong
+//! colours). Removed: EXIF and XMP (`APP1`: camera, time, GPS position), ICC profiles
+//! (`APP2`: they name the device), every other application segment, comments, and
+//! anything after the end-of-image marker — as the re-encoded path keeps none of them.
 
 /// `bytes` without metadata, or `None` when they are not a JPEG this parser can walk to
 /// its end (the caller then encodes the decoded pixels instead).
@@ -63,10 +64,10 @@ fn keep(code: u8, payload: &[u8]) -> bool {
     match code {
         // JFIF.
         0xE0 => true,
-        0xE2 => payload.starts_with(b"ICC_PROFILE\0"),
         0xEE => payload.starts_with(b"Adobe"),
-        // Every other application segment (EXIF, XMP, IPTC, maker data…) and comments.
-        0xE1 | 0xE3..=0xED | 0xEF | 0xFE => false,
+        // Every other application segment (EXIF, XMP, ICC, IPTC, maker data…) and
+        // comments.
+        0xE1..=0xED | 0xEF | 0xFE => false,
         // Tables, frame and scan headers, restart interval, and the rest of the format.
         _ => true,
     }
@@ -130,8 +131,9 @@ mod tests {
                 ),
                 segment(0xED, b"Photoshop 3.0\0SECRET-IPTC"),
                 segment(0xFE, b"SECRET comment"),
-                segment(0xE2, b"ICC_PROFILE\0\x01\x01profile"),
+                segment(0xE2, b"ICC_PROFILE\0\x01\x01SECRET device profile"),
                 segment(0xE2, b"FPXR\0SECRET"),
+                segment(0xEE, b"Adobe\0\x64\0\0\0\0\x01"),
             ],
             b"SECRET trailing bytes",
         );
@@ -139,7 +141,8 @@ mod tests {
         let text = String::from_utf8_lossy(&kept);
         assert!(!text.contains("SECRET"), "{text}");
         assert!(!text.contains("Exif"));
-        assert!(text.contains("ICC_PROFILE"), "the colour profile stays");
+        assert!(!text.contains("ICC_PROFILE"));
+        assert!(text.contains("Adobe"), "the colour-transform flag stays");
         let before = image::load_from_memory(&sent).unwrap().to_rgb8();
         let after = image::load_from_memory(&kept).unwrap().to_rgb8();
         assert_eq!(before, after, "not one pixel changes");

@@ -276,6 +276,27 @@ async fn metadata_never_survives(kind: Kind) {
         assert!(!blob.windows(11).any(|w| w == b"ICC_PROFILE"));
         assert!(!blob.windows(20).any(|w| w == b"http://ns.adobe.com/"));
     }
+
+    // Sent upright with the same metadata: the original is kept as sent (the very same
+    // pixels, no re-encode), and its metadata is gone all the same.
+    let upright = Bytes::from(synth::jpeg_with_orientation(&scene.image, 1, true));
+    assert!(upright.windows(11).any(|w| w == b"ICC_PROFILE"));
+    let r = b
+        .check_document(DocumentType::IdCard, Side::Back, upright.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.verdict, Verdict::Accepted, "{:?}", r.reasons);
+    assert_eq!(
+        image::load_from_memory(&r.original_jpeg).unwrap().to_rgb8(),
+        image::load_from_memory(&upright).unwrap().to_rgb8(),
+        "the pixels sent"
+    );
+    assert!(r.original_jpeg.len() < upright.len());
+    for blob in [&r.original_jpeg, r.cropped_jpeg.as_ref().unwrap()] {
+        assert!(!blob.windows(6).any(|w| w == b"Exif\0\0"));
+        assert!(!blob.windows(11).any(|w| w == b"ICC_PROFILE"));
+        assert!(!blob.windows(20).any(|w| w == b"http://ns.adobe.com/"));
+    }
 }
 
 async fn liveness_follows_the_challenge(kind: Kind) {

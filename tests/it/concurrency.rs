@@ -135,7 +135,7 @@ async fn a_step_being_checked_is_not_checked_twice(db: Db) {
         started: Arc::new(Semaphore::new(0)),
         runs: AtomicUsize::new(0),
     });
-    app.state.backend = gated.clone();
+    app.state = app.state.with_backend(gated.clone());
     app.router = v2client::app(app.state.clone());
     let app = Arc::new(app);
     let id = app.new_verification(None).await;

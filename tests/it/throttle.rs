@@ -329,7 +329,9 @@ async fn an_answer_that_takes_too_long_is_408(db: Db) {
         return;
     };
     // A backend that never answers a document check.
-    app.state.backend = Arc::new(crate::concurrency::Stuck(app.state.backend.clone()));
+    app.state = app.state.with_backend(Arc::new(crate::concurrency::Stuck(
+        app.state.backend.clone(),
+    )));
     app.router = v2client::app(app.state.clone());
     let id = app.new_verification(None).await;
     to_document_front(&app, &id).await;
