@@ -40,7 +40,6 @@ use std::time::Duration;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::KeyCache;
 use crate::backend::VerificationBackend;
@@ -150,11 +149,9 @@ impl AppState {
 /// Every route is registered with its description (see [`openapi`]); the document they
 /// make is served at `/openapi.json`.
 ///
-/// Layers, outermost first: every answer gets the security headers of its kind
-/// ([`security_headers`]); extension methods are refused (`405`) before anything else;
-/// panics become `500`s; a caller's request id is kept only when short and plain; every
-/// request is counted and logged once; then its body and its answer are held to the
-/// configured time limits ([`serve`]).
+/// Two layers around every route: [`observe::edge`] (extension methods refused, the
+/// request id, the time limits of [`serve`], one log line and the request counters, the
+/// security headers of [`security_headers`]), and inside it a panic becomes a `500`.
 pub fn app(state: AppState) -> Router {
     let documented = openapi::router()
         .merge(api::router(&state))
@@ -168,20 +165,11 @@ pub fn app(state: AppState) -> Router {
         // Every route answers a wrong method in the error shape, pages included.
         .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
         .fallback(web::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            serve::limit_request_time,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::log_request,
-        ))
-        .layer(PropagateRequestIdLayer::new(observe::REQUEST_ID))
-        .layer(SetRequestIdLayer::new(observe::REQUEST_ID, MakeRequestUuid))
-        .layer(axum::middleware::from_fn(observe::sanitize_request_id))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(axum::middleware::from_fn(observe::refuse_unknown_methods))
-        .layer(axum::middleware::from_fn(security_headers::apply))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::edge,
+        ))
         .with_state(state)
 }
 

@@ -69,8 +69,8 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> OpenApiRouter<S> {
 }
 
 /// Completes the document collected from the routes: what the layers around every route
-/// can answer, whatever the handler (`app`'s method fallback and `refuse_unknown_methods`
-/// answer 405, `serve::limit_request_time` 408, both in the error shape).
+/// can answer, whatever the handler (`app`'s method fallback and `observe::edge` answer
+/// 405, `observe::edge` 408, both in the error shape).
 pub fn every_route_answers(api: &mut utoipa::openapi::OpenApi) {
     for item in api.paths.paths.values_mut() {
         for operation in operations(item) {

@@ -21,9 +21,7 @@
 //! unknown QR token, `/metrics`, the health routes). Freshness (`Cache-Control: public,
 //! max-age=…` of static assets) is left to the handlers; only `no-store` is a policy.
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use tower::util::MapResponseLayer;
 
@@ -117,8 +115,7 @@ pub fn layer(policy: Policy) -> MapResponseLayer<impl Fn(Response) -> Response +
 }
 
 /// The middleware that writes the headers of the policy an answer is marked with.
-pub async fn apply(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+pub fn finish(mut res: Response) -> Response {
     if let Some(policy) = res.extensions_mut().remove::<Policy>() {
         policy.write(res.headers_mut());
     }

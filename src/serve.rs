@@ -10,7 +10,7 @@
 //!   idle kept-alive connection, is disconnected by hyper. HTTP/2 has no per-request
 //!   header timeout; its streams are held to the two limits below.
 //! - **Body read** (`V2CLIENT_BODY_READ_TIMEOUT`, 60 s): the whole body must arrive within
-//!   this time of the headers ([`limit_request_time`] wraps it in a deadline); a body read
+//!   this time of the headers ([`crate::observe::edge`] wraps it in a deadline); a body read
 //!   past it fails with `408 REQUEST_TIMEOUT`.
 //! - **Whole request** (`V2CLIENT_REQUEST_TIMEOUT`, 120 s): a request not answered in this
 //!   time is answered `408 REQUEST_TIMEOUT` and its handler dropped. Every write is a
@@ -27,32 +27,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-
-use crate::AppState;
-use crate::error::ApiError;
-
-/// Bound the body's arrival and the whole request's answer (see the module docs).
-pub async fn limit_request_time(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let t = state.settings.timeouts;
-    let req = req.map(|body| crate::body::with_deadline(body, t.body_read));
-    match tokio::time::timeout(t.request, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => ApiError::RequestTimeout.into_response(),
-    }
-}
 
 /// Serve `router` on `listener` until `shutdown` resolves; then stop accepting and give
 /// open connections until `drain` to finish their requests. Each request carries its
