@@ -17,12 +17,11 @@ use v2client::domain::DocumentType;
 use v2client::faces::{
     self, Challenge, FaceModels, FacesConfig, ModelsConfig, Thresholds, recognition,
 };
-use v2client::imaging::{self, ImagingConfig};
-use v2client_testkit::synth::{self, Variant};
+use v2client::imaging::ImagingConfig;
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{astronaut, cpu_time, id_card, ms, status_kb};
+use support::{VerificationInputs, astronaut, cpu_time, id_card, ms, status_kb};
 
 const RUNS: usize = 15;
 
@@ -104,32 +103,9 @@ fn whole_verification(face: &DynamicImage) {
         .build()
         .unwrap();
     let backend = LocalBackend::new(ImagingConfig::default(), FacesConfig::default(), 1).unwrap();
-    let jpeg = |img: &RgbImage| Bytes::from(imaging::encode_jpeg(img, 90).unwrap());
-    // Two phone photos of the card (12 MP), as the portal receives them.
-    let front = {
-        let card = id_card(face);
-        let mut table = RgbImage::from_pixel(4000, 3000, Rgb([40, 44, 52]));
-        let big = imageops::resize(&card, 3000, 1892, FilterType::Triangle);
-        imageops::replace(&mut table, &big, 500, 550);
-        jpeg(&table)
-    };
-    let back = jpeg(&synth::photo(DocumentType::IdCard, 4000, 3000, Variant::Clean, 7).image);
-    // A burst of four 1280×720 frames zooming in on the face (centred near (111, 59) in
-    // the 256×256 portrait).
-    let frames: Vec<Bytes> = [200u32, 180, 160, 140]
-        .iter()
-        .map(|&side| {
-            let x = 111u32.saturating_sub(side / 2).min(256 - side);
-            let y = 59u32.saturating_sub(side / 2).min(256 - side);
-            let zoomed = face
-                .crop_imm(x, y, side, side)
-                .resize_exact(720, 720, FilterType::Triangle)
-                .to_rgb8();
-            let mut frame = RgbImage::from_pixel(1280, 720, Rgb([90, 96, 104]));
-            imageops::replace(&mut frame, &zoomed, 280, 0);
-            jpeg(&frame)
-        })
-        .collect();
+    let sent = VerificationInputs::new(face);
+    let (front, back) = (Bytes::from(sent.front), Bytes::from(sent.back));
+    let frames: Vec<Bytes> = sent.frames_closer.into_iter().map(Bytes::from).collect();
     let mut samples = Vec::new();
     let mut steps = [Duration::ZERO; 4];
     for _ in 0..5 {

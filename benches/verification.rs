@@ -17,17 +17,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use image::imageops::{self, FilterType};
-use image::{Rgb, RgbImage};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use v2client::domain::{DocumentType, KeySettings};
-use v2client::{AppState, imaging, keys};
-use v2client_testkit::synth::{self, Variant};
+use v2client::domain::KeySettings;
+use v2client::{AppState, keys};
 
 #[path = "support/mod.rs"]
 mod support;
-use support::{astronaut, cpu_time, id_card, median_of, ms, status_kb};
+use support::{VerificationInputs, astronaut, cpu_time, median_of, ms, status_kb};
 
 const BOUNDARY: &str = "v2clientbenchboundary";
 const STEPS: [&str; 7] = [
@@ -112,37 +109,13 @@ struct Inputs {
 
 impl Inputs {
     fn new() -> Inputs {
-        let face = astronaut();
-        let jpeg = |img: &RgbImage| imaging::encode_jpeg(img, 90).unwrap();
-        let front = {
-            let card = id_card(&face);
-            let mut table = RgbImage::from_pixel(4000, 3000, Rgb([40, 44, 52]));
-            let big = imageops::resize(&card, 3000, 1892, FilterType::Triangle);
-            imageops::replace(&mut table, &big, 500, 550);
-            jpeg(&table)
-        };
-        let back = jpeg(&synth::photo(DocumentType::IdCard, 4000, 3000, Variant::Clean, 7).image);
-        // Frames zooming in on the face (centred near (111, 59) in the 256 × 256 photo).
-        let frames_closer: Vec<Vec<u8>> = [200u32, 180, 160, 140]
-            .iter()
-            .map(|&side| {
-                let x = 111u32.saturating_sub(side / 2).min(256 - side);
-                let y = 59u32.saturating_sub(side / 2).min(256 - side);
-                let zoomed = face
-                    .crop_imm(x, y, side, side)
-                    .resize_exact(720, 720, FilterType::Triangle)
-                    .to_rgb8();
-                let mut frame = RgbImage::from_pixel(1280, 720, Rgb([90, 96, 104]));
-                imageops::replace(&mut frame, &zoomed, 280, 0);
-                jpeg(&frame)
-            })
-            .collect();
-        let mut frames_farther = frames_closer.clone();
+        let sent = VerificationInputs::new(&astronaut());
+        let mut frames_farther = sent.frames_closer.clone();
         frames_farther.reverse();
         Inputs {
-            front,
-            back,
-            frames_closer,
+            front: sent.front,
+            back: sent.back,
+            frames_closer: sent.frames_closer,
             frames_farther,
         }
     }

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use image::imageops::{self, FilterType};
-use image::{DynamicImage, RgbImage};
+use image::{DynamicImage, Rgb, RgbImage};
 use v2client::domain::{DocumentType, RedactionTarget};
-use v2client_testkit::synth;
+use v2client_testkit::synth::{self, Variant};
 
 /// The test face (public domain, `tests/fixtures/astronaut.jpg`).
 pub fn astronaut() -> DynamicImage {
@@ -33,6 +33,49 @@ pub fn id_card(face: &DynamicImage) -> RgbImage {
         (region.y * ch) as i64,
     );
     card
+}
+
+/// What a whole verification sends: two 12 MP photos of an id card (the front with `face`
+/// as its portrait, the back with its machine-readable zone) and a burst of four
+/// 1280 × 720 frames zooming in on `face` (centred near (111, 59) in the 256 × 256 photo),
+/// each a JPEG at q90.
+pub struct VerificationInputs {
+    pub front: Vec<u8>,
+    pub back: Vec<u8>,
+    pub frames_closer: Vec<Vec<u8>>,
+}
+
+impl VerificationInputs {
+    pub fn new(face: &DynamicImage) -> VerificationInputs {
+        let jpeg = |img: &RgbImage| v2client::imaging::encode_jpeg(img, 90).unwrap();
+        let front = {
+            let card = id_card(face);
+            let mut table = RgbImage::from_pixel(4000, 3000, Rgb([40, 44, 52]));
+            let big = imageops::resize(&card, 3000, 1892, FilterType::Triangle);
+            imageops::replace(&mut table, &big, 500, 550);
+            jpeg(&table)
+        };
+        let back = jpeg(&synth::photo(DocumentType::IdCard, 4000, 3000, Variant::Clean, 7).image);
+        let frames_closer = [200u32, 180, 160, 140]
+            .iter()
+            .map(|&side| {
+                let x = 111u32.saturating_sub(side / 2).min(256 - side);
+                let y = 59u32.saturating_sub(side / 2).min(256 - side);
+                let zoomed = face
+                    .crop_imm(x, y, side, side)
+                    .resize_exact(720, 720, FilterType::Triangle)
+                    .to_rgb8();
+                let mut frame = RgbImage::from_pixel(1280, 720, Rgb([90, 96, 104]));
+                imageops::replace(&mut frame, &zoomed, 280, 0);
+                jpeg(&frame)
+            })
+            .collect();
+        VerificationInputs {
+            front,
+            back,
+            frames_closer,
+        }
+    }
 }
 
 pub fn ms(d: Duration) -> f64 {

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use v2client::domain::verification::now;
 use v2client::domain::{KeySettings, Module};
 use v2client::keys::{KeyMode, create_key_in, new_key_in};
+use v2client::webhooks::WebhookSecret;
 use v2client::webhooks::dispatch::dispatch_due;
 use v2client::webhooks::signing::verify;
-use v2client::webhooks::{WebhookConfig, WebhookSecret};
 
 use crate::common::{Db, Reply, TestApp};
 use crate::portal::{multipart, post_json, post_multipart, state};
@@ -178,21 +178,7 @@ async fn hooked_test_key(app: &TestApp, url: &str) -> (String, WebhookSecret) {
         .into_iter()
         .find(|k| k.is_test())
         .unwrap();
-    let secret = WebhookSecret::generate();
-    app.db
-        .store
-        .set_webhook(
-            &record.id,
-            Some(&WebhookConfig {
-                url: url.to_owned(),
-                secret: secret.clone(),
-                old_secret: None,
-                old_until: None,
-            }),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let secret = crate::webhooks::hook(app, &record.id, url).await;
     (key, secret)
 }
 
@@ -484,6 +470,22 @@ async fn the_portal_takes_any_image_and_the_testers_pick_decides(db: Db) {
     )
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The pick is one short part: one over 32 bytes is refused as too large.
+    let r = post_multipart(
+        &app,
+        &format!("/api/portal/{id}/document/front"),
+        multipart(&[
+            ("document_type", b"id_card"),
+            ("image", b"x"),
+            ("test_outcome", &[b'v'; 33]),
+        ]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        state(&app, &id).await["current_step"],
+        json!("document_front")
+    );
 
     let other = generate(&app, &key, json!({"test_outcome": "verified"})).await;
     through_the_portal(&app, &other, Some("rejected")).await;

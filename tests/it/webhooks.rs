@@ -93,11 +93,16 @@ async fn hooked_key(app: &TestApp, url: &str, flow: Vec<Module>) -> (WebhookSecr
             ..KeySettings::default()
         })
         .await;
+    (hook(app, &record.id, url).await, key.expose().to_owned())
+}
+
+/// Send the events of the key `key_id` to `url`, signed with a new secret (returned).
+pub(crate) async fn hook(app: &TestApp, key_id: &str, url: &str) -> WebhookSecret {
     let secret = WebhookSecret::generate();
     app.db
         .store
         .set_webhook(
-            &record.id,
+            key_id,
             Some(&WebhookConfig {
                 url: url.to_owned(),
                 secret: secret.clone(),
@@ -108,7 +113,7 @@ async fn hooked_key(app: &TestApp, url: &str, flow: Vec<Module>) -> (WebhookSecr
         .await
         .unwrap()
         .unwrap();
-    (secret, key.expose().to_owned())
+    secret
 }
 
 /// Create a terms-only verification and walk it to its decision: two events.
