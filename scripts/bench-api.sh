@@ -8,6 +8,9 @@
 #     generate-verification  vs  one INSERT INTO verifications (same columns)
 #     get-verification-details vs one SELECT of a verification by id
 #     verifications (the list) vs one SELECT of the newest page
+# Then each route again at half of v2client's peak rate, open loop (crates/floor's
+# v2client-load: requests due at a fixed rate whatever the server does, latency counted from
+# when each was due), on v2client and on the floor, for the latency at a sustainable rate.
 # Everything runs on this machine over loopback; each load runs for DURATION seconds.
 #
 # Usage: scripts/bench-api.sh            (DURATION=20 CONNECTIONS=32 THREADS=2 to change;
@@ -35,10 +38,15 @@ command -v pgbench >/dev/null || apt-get install -y -qq postgresql-client >/dev/
 
 cargo build --release --locked -q
 cargo build --release --locked -q -p v2client-floor
+load=target/release/v2client-load
 bin=target/release/v2client
 
 psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null 2>&1
-export DATABASE_URL="$PG/$DB"
+# Every client connects without TLS: on loopback it protects nothing, and the floor is built
+# without a TLS stack, so with Postgres's `ssl = on` (Debian's default) and the clients'
+# default `sslmode=prefer`, v2client and pgbench would encrypt every round trip and the floor
+# would not. BENCH_SSLMODE=prefer measures v2client as a deployment with TLS would run it.
+export DATABASE_URL="$PG/$DB?sslmode=${BENCH_SSLMODE:-disable}"
 export V2CLIENT_LOG=${V2CLIENT_LOG:-warn} V2CLIENT_BIND=127.0.0.1:$PORT V2CLIENT_DATA_DIR="$work"
 export V2CLIENT_DB_MAX_CONNECTIONS=${V2CLIENT_DB_MAX_CONNECTIONS:-16}
 $bin migrate >/dev/null
@@ -150,6 +158,30 @@ read -r d_rps d_p50 d_p99 d_err < <(wrk_run "$PORT" get-verification-details/x "
 read -r fd_rps fd_p50 fd_p99 fd_err < <(wrk_run "$FLOOR_PORT" get-verification-details/x "$work/details.lua")
 read -r l_rps l_p50 l_p99 l_err < <(wrk_run "$PORT" verifications "$work/list.lua")
 read -r fl_rps fl_p50 fl_p99 fl_err < <(wrk_run "$FLOOR_PORT" verifications "$work/list.lua")
+# Half of v2client's peak, open loop, on both services: "sent rate p50 p90 p99 p99.9 max
+# non-2xx errors" (milliseconds).
+half() { python3 -c "print(max(1, round(float($1) / 2)))"; }
+load_run() { # port path rate [extra args]
+  local port=$1 path=$2 rate=$3
+  shift 3
+  "$load" --url "http://127.0.0.1:${port}/api/${path}" --header "X-SDK-Key: $KEY" \
+    --rate "$rate" --duration "$DURATION" --connections "$CONNECTIONS" "$@"
+}
+gen_args=(--method POST --body '{"extra_data":{"reference_id":"bench"}}')
+g_half=$(half "$g_rps"); d_half=$(half "$d_rps"); l_half=$(half "$l_rps")
+read -r _ hg_rate hg_p50 _ hg_p99 hg_p999 hg_max hg_bad hg_err \
+  < <(load_run "$PORT" generate-verification "$g_half" "${gen_args[@]}")
+read -r _ fhg_rate fhg_p50 _ fhg_p99 fhg_p999 fhg_max _ _ \
+  < <(load_run "$FLOOR_PORT" generate-verification "$g_half" "${gen_args[@]}")
+read -r _ hd_rate hd_p50 _ hd_p99 hd_p999 hd_max hd_bad hd_err \
+  < <(load_run "$PORT" get-verification-details/ "$d_half" --ids "$work/ids.txt")
+read -r _ fhd_rate fhd_p50 _ fhd_p99 fhd_p999 fhd_max _ _ \
+  < <(load_run "$FLOOR_PORT" get-verification-details/ "$d_half" --ids "$work/ids.txt")
+read -r _ hl_rate hl_p50 _ hl_p99 hl_p999 hl_max hl_bad hl_err \
+  < <(load_run "$PORT" verifications "$l_half")
+read -r _ fhl_rate fhl_p50 _ fhl_p99 fhl_p999 fhl_max _ _ \
+  < <(load_run "$FLOOR_PORT" verifications "$l_half")
+
 read -r i_tps i_lat < <(pgbench_run "$work/insert.sql")
 read -r s_tps s_lat < <(pgbench_run "$work/select.sql")
 read -r ls_tps ls_lat < <(pgbench_run "$work/list.sql")
@@ -164,8 +196,16 @@ load: ${CONNECTIONS} connections, ${THREADS} threads, ${DURATION}s each; server 
 | create (generate) | $g_rps | $g_p50 | $g_p99 | $g_err | $fg_rps | $fg_p50 | $fg_p99 | $(ratio "$g_rps" "$fg_rps") | $i_tps |
 | read (details) | $d_rps | $d_p50 | $d_p99 | $d_err | $fd_rps | $fd_p50 | $fd_p99 | $(ratio "$d_rps" "$fd_rps") | $s_tps |
 | list (newest 20) | $l_rps | $l_p50 | $l_p99 | $l_err | $fl_rps | $fl_p50 | $fl_p99 | $(ratio "$l_rps" "$fl_rps") | $ls_tps |
+
+At half of v2client's peak rate, open loop (latency from when each request was due; ms):
+
+| route | rate asked | v2client achieved | p50 | p99 | p99.9 | max | errors | floor p50 | p99 | p99.9 | max |
+|---|---|---|---|---|---|---|---|---|---|---|---|
+| create (generate) | $g_half | $hg_rate | $hg_p50 | $hg_p99 | $hg_p999 | $hg_max | $((hg_bad + hg_err)) | $fhg_p50 | $fhg_p99 | $fhg_p999 | $fhg_max |
+| read (details) | $d_half | $hd_rate | $hd_p50 | $hd_p99 | $hd_p999 | $hd_max | $((hd_bad + hd_err)) | $fhd_p50 | $fhd_p99 | $fhd_p999 | $fhd_max |
+| list (newest 20) | $l_half | $hl_rate | $hl_p50 | $hl_p99 | $hl_p999 | $hl_max | $((hl_bad + hl_err)) | $fhl_p50 | $fhl_p99 | $fhl_p999 | $fhl_max |
 OUT
-if [ "$g_err$d_err$l_err" != "000" ]; then
+if [ "$g_err$d_err$l_err" != "000" ] || [ $((hg_bad + hg_err + hd_bad + hd_err + hl_bad + hl_err)) -ne 0 ]; then
   echo "v2client answered errors; the end of its log:" >&2
   grep -v "development blob key" "$work/server.log" | tail -5 >&2
 fi

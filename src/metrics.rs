@@ -63,27 +63,33 @@ impl Histogram {
 /// `(unmatched)`, five classes), so no client can add a series.
 #[derive(Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(&'static str, String, &'static str), u64>>,
-    latency: Mutex<BTreeMap<String, Histogram>>,
+    /// By route template; one lock for a request's counter and latency, and a route seen
+    /// before is found by reference (no allocation per request).
+    routes: Mutex<BTreeMap<String, RouteStats>>,
     backend: Mutex<BTreeMap<&'static str, Histogram>>,
     deliveries: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+/// One route's requests by method and status class, and their latency.
+#[derive(Default)]
+struct RouteStats {
+    requests: BTreeMap<(&'static str, &'static str), u64>,
+    latency: Histogram,
 }
 
 impl Metrics {
     /// `method`: a standard method's name; `route`: the matched route template.
     pub fn request(&self, method: &'static str, route: &str, status: u16, took: Duration) {
-        *self
+        let mut routes = self.routes.lock().expect("metrics poisoned");
+        let stats = match routes.get_mut(route) {
+            Some(stats) => stats,
+            None => routes.entry(route.to_owned()).or_default(),
+        };
+        *stats
             .requests
-            .lock()
-            .expect("metrics poisoned")
-            .entry((method, route.to_owned(), status_class(status)))
+            .entry((method, status_class(status)))
             .or_default() += 1;
-        self.latency
-            .lock()
-            .expect("metrics poisoned")
-            .entry(route.to_owned())
-            .or_default()
-            .observe(took.as_secs_f64());
+        stats.latency.observe(took.as_secs_f64());
     }
 
     /// `step`: document, liveness, face_match or decide.
@@ -117,22 +123,26 @@ impl Metrics {
             "# HELP v2client_http_requests_total Requests by method, route and status class.\n",
         );
         out.push_str("# TYPE v2client_http_requests_total counter\n");
-        for ((method, route, status), n) in self.requests.lock().expect("metrics poisoned").iter() {
-            let _ = writeln!(
-                out,
-                "v2client_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(route)
-            );
+        let routes = self.routes.lock().expect("metrics poisoned");
+        for (route, stats) in routes.iter() {
+            for ((method, status), n) in &stats.requests {
+                let _ = writeln!(
+                    out,
+                    "v2client_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                    escape(route)
+                );
+            }
         }
         out.push_str("# HELP v2client_http_request_duration_seconds Request latency by route.\n");
         out.push_str("# TYPE v2client_http_request_duration_seconds histogram\n");
-        for (route, h) in self.latency.lock().expect("metrics poisoned").iter() {
-            h.render(
+        for (route, stats) in routes.iter() {
+            stats.latency.render(
                 &mut out,
                 "v2client_http_request_duration_seconds",
                 &format!("route=\"{}\"", escape(route)),
             );
         }
+        drop(routes);
         out.push_str(
             "# HELP v2client_backend_step_duration_seconds Verification backend work by step.\n",
         );

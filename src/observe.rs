@@ -60,11 +60,9 @@ pub async fn edge(
     };
     let start = Instant::now();
     let request_id = request_id(req.headers_mut());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("(unmatched)", |p| p.as_str())
-        .to_owned();
+    // A clone of the matched path shares its text (no copy per request).
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("(unmatched)", MatchedPath::as_str);
     let span = tracing::info_span!(
         "request",
         request_id = request_id.to_str().unwrap_or("-"),
@@ -78,7 +76,7 @@ pub async fn edge(
     let mut response = answered.unwrap_or_else(|_| ApiError::RequestTimeout.into_response());
     let status = response.status().as_u16();
     let took = start.elapsed();
-    state.metrics.request(method, &route, status, took);
+    state.metrics.request(method, route, status, took);
     let latency_ms = took.as_secs_f64() * 1000.0;
     span.in_scope(|| {
         tracing::info!(
@@ -112,7 +110,9 @@ fn request_id(headers: &mut HeaderMap) -> HeaderValue {
         _ => None,
     };
     let id = kept.unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).expect("a UUID is ASCII")
+        let mut text = uuid::Uuid::encode_buffer();
+        let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).expect("a UUID is ASCII")
     });
     headers.insert(REQUEST_ID, id.clone());
     id

@@ -11,8 +11,8 @@ use crate::AppState;
 use crate::auth::AuthedKey;
 use crate::domain::verification::rfc3339;
 use crate::domain::{
-    Attempt, AttemptOutcome, Module, Progress, ProgressState, Status, Step, Verification,
-    VerificationId,
+    Attempt, AttemptMetrics, AttemptOutcome, Module, Progress, ProgressState, Results, Status,
+    Step, Verification, VerificationId,
 };
 use crate::error::ApiError;
 use crate::openapi::{ErrorResponse, VerificationPath};
@@ -23,7 +23,7 @@ pub struct Details {
     status: StatusBlock,
     /// The accepted results by module: document, liveness, face_match, form_data, decision
     #[schema(value_type = Object)]
-    results: Value,
+    results: Results,
     /// As given to generate-verification
     #[schema(value_type = Option<Object>)]
     extra_data: Option<Value>,
@@ -51,7 +51,7 @@ impl Details {
                 updated_at: rfc3339(updated_at),
                 progress: v.progress,
             },
-            results: v.results.to_json(),
+            results: v.results,
             extra_data: v.extra_data,
             created_at: rfc3339(v.created_at),
             expires_at: rfc3339(v.expires_at),
@@ -86,7 +86,7 @@ struct AttemptView {
     reasons: Vec<String>,
     /// What the check measured
     #[schema(value_type = Object)]
-    metrics: Value,
+    metrics: AttemptMetrics,
     #[schema(format = DateTime)]
     created_at: String,
 }
@@ -98,7 +98,7 @@ impl From<Attempt> for AttemptView {
             step: a.step,
             status: a.outcome.as_str(),
             reasons: a.reasons,
-            metrics: a.metrics.to_json(),
+            metrics: a.metrics,
             created_at: rfc3339(a.created_at),
         }
     }

@@ -19,8 +19,6 @@ use crate::security_headers::{self, Policy};
 use crate::store::ApiKeyRecord;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
-    // Routes that need a working verification backend answer 503 SERVER_NOT_CONFIGURED
-    // while it is misconfigured; check-config stays up to say why.
     let needs_backend = OpenApiRouter::new()
         .routes(routes!(generate::generate))
         .routes(routes!(details::details))
@@ -30,11 +28,20 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(operator::list))
         .routes(routes!(operator::review))
         .routes(routes!(operator::erase))
-        .routes(routes!(simulate::simulate))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            require_backend,
-        ));
+        .routes(routes!(simulate::simulate));
+    // Routes that need a working verification backend answer 503 SERVER_NOT_CONFIGURED
+    // while it is misconfigured; check-config stays up to say why. A state's backend is
+    // fixed when the state is made, so the check is made once, here: a configured backend
+    // costs these routes nothing per request.
+    let needs_backend = match state.backend.configuration_problem() {
+        Some(problem) => needs_backend.route_layer(axum::middleware::from_fn(
+            move |_: axum::extract::Request, _: axum::middleware::Next| {
+                let problem = problem.clone();
+                async move { ApiError::ServerNotConfigured(problem) }
+            },
+        )),
+        None => needs_backend,
+    };
     OpenApiRouter::new()
         .merge(needs_backend)
         .routes(routes!(check_config::check_config))
@@ -42,18 +49,6 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(state.settings.limits.max_json_body))
         // Answers carry personal data: never cached, never sniffed.
         .layer(security_headers::layer(Policy::OperatorApi))
-}
-
-async fn require_backend(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match state.backend.configuration_problem() {
-        Some(problem) => ApiError::ServerNotConfigured(problem).into_response(),
-        None => next.run(req).await,
-    }
 }
 
 /// Load a verification the calling key may read: 404 for unknown (or malformed) ids,

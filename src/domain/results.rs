@@ -221,12 +221,12 @@ impl AttemptMetrics {
     /// Read stored metrics of an attempt at `step`. Anything that does not have the
     /// step's shape is kept as it is, so no stored attempt becomes unreadable.
     pub fn from_stored(step: Step, value: Value) -> AttemptMetrics {
+        // Read from a reference: the value is kept, not copied, for when it does not fit.
         let typed = match step {
-            Step::DocumentFront | Step::DocumentBack => {
-                serde_json::from_value(value.clone()).map(|d| AttemptMetrics::Document(Box::new(d)))
-            }
-            Step::Liveness => serde_json::from_value(value.clone()).map(AttemptMetrics::Liveness),
-            Step::FormData => serde_json::from_value(value.clone()).map(AttemptMetrics::Form),
+            Step::DocumentFront | Step::DocumentBack => DocumentAttemptMetrics::deserialize(&value)
+                .map(|d| AttemptMetrics::Document(Box::new(d))),
+            Step::Liveness => LivenessMetrics::deserialize(&value).map(AttemptMetrics::Liveness),
+            Step::FormData => FormMetrics::deserialize(&value).map(AttemptMetrics::Form),
             Step::Terms => return AttemptMetrics::Other(value),
         };
         typed.unwrap_or(AttemptMetrics::Other(value))
