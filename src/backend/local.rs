@@ -119,6 +119,25 @@ fn jpeg(img: &RgbImage, quality: u8) -> Result<Bytes, BackendError> {
 }
 
 impl Checks {
+    /// The faces the face match's detector finds on `img`, as boxes cut to it.
+    fn faces_on(&self, img: &RgbImage) -> Result<Vec<FaceBox>, BackendError> {
+        let found = faces::recognition::detect(&self.models, img).map_err(inference)?;
+        Ok(found
+            .iter()
+            .filter_map(|f| {
+                FaceBox::clamped(
+                    f64::from(f.x1),
+                    f64::from(f.y1),
+                    f64::from(f.width()),
+                    f64::from(f.height()),
+                    img.width(),
+                    img.height(),
+                    f64::from(f.score),
+                )
+            })
+            .collect())
+    }
+
     fn check_document(
         &self,
         document_type: DocumentType,
@@ -130,8 +149,23 @@ impl Checks {
         let _pixels = self
             .budget
             .reserve(decode_cost(header.width, header.height));
-        let analysis =
-            imaging::analyse_document(image, document_type, &self.imaging).map_err(invalid)?;
+        // The front of a passport or an id card carries the holder's portrait.
+        let needs_portrait = side == Side::Front
+            && matches!(document_type, DocumentType::Passport | DocumentType::IdCard);
+        // Such a side filling the whole frame (a scan of an id card's front, which has no
+        // zone to confirm it) is taken whole when its printed portrait is found on it.
+        let shows_portrait = |frame: &RgbImage| {
+            self.faces_on(frame).is_ok_and(|boxes| {
+                faces::checks::frame_shows_printed_portrait(&boxes, frame.width(), frame.height())
+            })
+        };
+        let analysis = imaging::analyse_document_with(
+            image,
+            document_type,
+            &self.imaging,
+            needs_portrait.then_some(&shows_portrait as imaging::PortraitProbe<'_>),
+        )
+        .map_err(invalid)?;
         let mut reasons: Vec<String> = analysis
             .reasons
             .iter()
@@ -146,29 +180,12 @@ impl Checks {
         if measured.glare_fraction > thresholds.max_glare_fraction * (1.0 - BORDERLINE_MARGIN) {
             borderline.push("IMAGE_GLARE".to_owned());
         }
-        // The front of a passport or an id card carries the holder's portrait.
-        let needs_portrait = side == Side::Front
-            && matches!(document_type, DocumentType::Passport | DocumentType::IdCard);
         let mut portrait = None;
         if needs_portrait {
             // The portrait is looked for with the detector the face match uses, so an
             // accepted front always has a face to compare the selfie with.
             let on = analysis.crop.as_ref().unwrap_or(&analysis.original);
-            let found = faces::recognition::detect(&self.models, on).map_err(inference)?;
-            let boxes = found
-                .iter()
-                .filter_map(|f| {
-                    FaceBox::clamped(
-                        f64::from(f.x1),
-                        f64::from(f.y1),
-                        f64::from(f.width()),
-                        f64::from(f.height()),
-                        on.width(),
-                        on.height(),
-                        f64::from(f.score),
-                    )
-                })
-                .collect();
+            let boxes = self.faces_on(on)?;
             let check = faces::checks::document_from_faces(
                 boxes,
                 on.width(),

@@ -53,6 +53,8 @@ pub struct MrzReading {
     pub document_number: Option<RelRect>,
     /// The lines as read (after repair). Personal data: never logged or stored.
     pub lines: Vec<String>,
+    /// The zone's grid as found, read or not: lines × characters per line.
+    pub grid: Option<(usize, usize)>,
 }
 
 impl MrzReading {
@@ -63,6 +65,7 @@ impl MrzReading {
             zone: None,
             document_number: None,
             lines: Vec::new(),
+            grid: None,
         }
     }
 }
@@ -134,6 +137,7 @@ fn read_grey(grey: &locate::Grey) -> MrzReading {
         zone,
         document_number,
         lines,
+        grid: Some((grid.lines.len(), grid.chars)),
     }
 }
 

@@ -138,6 +138,26 @@ pub(crate) fn document_from_faces(
     }
 }
 
+/// The largest face on a frame taken whole as a document is its printed portrait when it
+/// has a portrait's size and place: a tenth to a half of the frame's shorter side (a card's
+/// portrait face measures about a quarter to a third) and off the middle, in the frame's
+/// left or right part, beside the text. A photo of a face cut to a document's shape has it
+/// in the middle, and usually larger.
+const PRINTED_PORTRAIT_RATIO: std::ops::RangeInclusive<f64> = 0.1..=0.5;
+/// How far from the frame's middle (as a share of its width) a portrait's centre lies.
+const PRINTED_PORTRAIT_OFFSET: f64 = 0.15;
+
+/// Does a frame that may be a whole document (a scan of an id card's front) show a printed
+/// portrait where documents print it? See [`PRINTED_PORTRAIT_RATIO`].
+pub(crate) fn frame_shows_printed_portrait(faces: &[FaceBox], width: u32, height: u32) -> bool {
+    let Some(face) = largest(faces) else {
+        return false;
+    };
+    let centre = (f64::from(face.x) + f64::from(face.width) / 2.0) / f64::from(width.max(1));
+    PRINTED_PORTRAIT_RATIO.contains(&width_ratio(&face, width, height))
+        && (centre - 0.5).abs() >= PRINTED_PORTRAIT_OFFSET
+}
+
 pub(crate) fn selfie_from_faces(
     faces: Vec<FaceBox>,
     width: u32,
@@ -196,6 +216,22 @@ mod tests {
         assert!(good.passed());
         assert!(good.reasons().is_empty());
         assert_eq!(good.face_ratio, Some(0.4));
+    }
+
+    #[test]
+    fn a_printed_portrait_is_off_the_middle_and_of_a_portraits_size() {
+        // A 1000 × 630 card: its shorter side is 630.
+        let shows = |faces: &[FaceBox]| frame_shows_printed_portrait(faces, 1000, 630);
+        // Left of the text (centre at 0.18), a quarter of the height: a portrait.
+        assert!(shows(&[face(100, 160)]));
+        // On the right, as some cards print it; a ghost portrait beside it changes nothing.
+        assert!(shows(&[face(700, 160), face(450, 40)]));
+        assert!(!shows(&[]), "no face");
+        assert!(!shows(&[face(420, 160)]), "in the middle");
+        assert!(!shows(&[face(40, 40)]), "too small for a portrait");
+        assert!(!shows(&[face(0, 400)]), "too large for a portrait");
+        // The largest face decides, not the first.
+        assert!(!shows(&[face(100, 160), face(400, 200)]));
     }
 
     #[test]

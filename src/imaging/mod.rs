@@ -85,6 +85,9 @@ pub enum Outline {
     /// The whole frame: a scan, or a photo so close that nothing shows around the document
     /// (see [`frame_document`]).
     Frame,
+    /// Placed from its machine-readable zone, found in the photo when neither its edges nor
+    /// the frame are the document's (see [`zone_document`]).
+    Zone,
 }
 
 /// How far (as a share) a frame's aspect ratio may be from the document type's for the
@@ -139,17 +142,33 @@ pub struct DocumentAnalysis {
     pub upright_as_sent: bool,
 }
 
+/// Does this straightened frame show a document's printed portrait? Given by a caller that
+/// has a face detector (the local backend, for a side that carries the holder's portrait),
+/// so that such a side filling the whole frame, with no zone to confirm it, is taken whole
+/// (see [`frame_document`]).
+pub type PortraitProbe<'a> = &'a dyn Fn(&RgbImage) -> bool;
+
 /// Decode, measure, find and straighten a photo of a `doc`, without encoding.
 pub fn analyse_document(
     bytes: &[u8],
     doc: DocumentType,
     cfg: &ImagingConfig,
 ) -> Result<DocumentAnalysis, ImagingError> {
+    analyse_document_with(bytes, doc, cfg, None)
+}
+
+/// [`analyse_document`], with a [`PortraitProbe`] for a side that carries the portrait.
+pub fn analyse_document_with(
+    bytes: &[u8],
+    doc: DocumentType,
+    cfg: &ImagingConfig,
+    portrait: Option<PortraitProbe<'_>>,
+) -> Result<DocumentAnalysis, ImagingError> {
     let decoded = decode(bytes, &cfg.limits)?;
     let upright_as_sent = decoded.format == Format::Jpeg && decoded.exif_orientation == 1;
     Ok(DocumentAnalysis {
         upright_as_sent,
-        ..analyse_pixels(decoded.image, decoded.format, doc, cfg)
+        ..analyse_pixels_with(decoded.image, decoded.format, doc, cfg, portrait)
     })
 }
 
@@ -176,6 +195,17 @@ pub fn analyse_pixels(
     doc: DocumentType,
     cfg: &ImagingConfig,
 ) -> DocumentAnalysis {
+    analyse_pixels_with(original, format, doc, cfg, None)
+}
+
+/// [`analyse_pixels`], with a [`PortraitProbe`] for a side that carries the portrait.
+pub fn analyse_pixels_with(
+    original: RgbImage,
+    format: Format,
+    doc: DocumentType,
+    cfg: &ImagingConfig,
+    portrait: Option<PortraitProbe<'_>>,
+) -> DocumentAnalysis {
     let aspect = layout(doc).aspect();
     let analysis = AnalysisImage::new(&original, ANALYSIS_LONG_SIDE);
     let frame_area = f64::from(original.width()) * f64::from(original.height());
@@ -185,9 +215,13 @@ pub fn analyse_pixels(
         }
         // Nothing, or an outline well inside the frame, which on a document filling the
         // frame is one of its own printed rectangles (a portrait on a plain backdrop).
-        detected => frame_document(&original, doc, cfg.crop_max_long_side)
+        detected => frame_document(&original, doc, cfg.crop_max_long_side, portrait)
             .map(|(quad, crop)| (quad, Outline::Frame, Some(crop)))
-            .or_else(|| detected.map(|d| (analysis.to_original(&d.quad), Outline::Edges, None))),
+            .or_else(|| detected.map(|d| (analysis.to_original(&d.quad), Outline::Edges, None)))
+            .or_else(|| {
+                zone_document(&original, doc, cfg.crop_max_long_side)
+                    .map(|(quad, crop)| (quad, Outline::Zone, Some(crop)))
+            }),
     };
     let on_analysis = found.as_ref().map(|(q, _, _)| analysis.from_original(q));
     let metrics = measure(
@@ -223,19 +257,26 @@ pub fn analyse_pixels(
 /// The whole frame as the document, for a scan or a close photo where the document fills
 /// the image and has no outline of its own to find: only when the frame has the document
 /// type's aspect ratio (within [`FRAME_ASPECT_TOLERANCE`]) and, straightened as a crop,
-/// shows the machine-readable zone across at least 80 % of its width at its bottom (or top,
-/// upside down), as only a document filling the frame does. A face, a blank page or a
-/// noisy frame of the right shape has no zone, so it stays not found; so does a side that
-/// carries no zone (an identity card's front, a driving licence), which must be
-/// photographed with some background around it. Returns the frame's corners (TL, TR, BR, BL, the long side on top)
-/// in `original`'s pixels and the crop.
+/// shows what only a document filling the frame shows:
+/// - the machine-readable zone across at least 80 % of its width at its bottom (or top,
+///   upside down);
+/// - or, given a [`PortraitProbe`] (a side that carries the holder's portrait, such as an
+///   identity card's front, which has no zone), the printed portrait as the probe finds it.
+///
+/// A face photo, a blank page or a noisy frame of the right shape has neither, so it stays
+/// not found; so does a side with neither zone nor portrait (a driving licence's back),
+/// which must be photographed with some background around it. Returns the frame's corners
+/// (TL, TR, BR, BL, the long side on top) in `original`'s pixels and the crop.
 pub fn frame_document(
     original: &RgbImage,
     doc: DocumentType,
     max_long_side: u32,
+    portrait: Option<PortraitProbe<'_>>,
 ) -> Option<(Quad, RgbImage)> {
     let lay = layout(doc);
-    lay.mrz?;
+    if lay.mrz.is_none() && portrait.is_none() {
+        return None;
+    }
     let (w, h) = (f64::from(original.width()), f64::from(original.height()));
     if w < 16.0 || h < 16.0 {
         return None;
@@ -251,12 +292,104 @@ pub fn frame_document(
         Point::new(0.0, h),
     ]))?;
     let crop = crop_document(original, &quad, lay.aspect(), max_long_side)?;
-    let zone = crate::document::read_mrz(&crop).zone?;
-    // A zone spans about 90 % of its document's width (30 or 44 cells of 2.54 mm on 85.6 or
-    // 125 mm), half a cell of margin included.
-    let across = zone.w >= 0.8;
-    let at_an_end = zone.y + zone.h >= 0.75 || zone.y <= 0.25;
-    (across && at_an_end).then_some((quad, crop))
+    let zone_confirms = lay.mrz.is_some()
+        && crate::document::read_mrz(&crop).zone.is_some_and(|zone| {
+            // A zone spans about 90 % of its document's width (30 or 44 cells of 2.54 mm on
+            // 85.6 or 125 mm), half a cell of margin included.
+            let across = zone.w >= 0.8;
+            let at_an_end = zone.y + zone.h >= 0.75 || zone.y <= 0.25;
+            across && at_an_end
+        });
+    (zone_confirms || portrait.is_some_and(|shows_portrait| shows_portrait(&crop)))
+        .then_some((quad, crop))
+}
+
+/// The pitch of a machine-readable zone's characters (ICAO 9303: ten per inch).
+const ZONE_PITCH_MM: f64 = 2.54;
+/// From the bottom of the zone's box (its last line with a character's height of margin)
+/// to the document's bottom edge, as measured on specimen passports and cards.
+const ZONE_TO_EDGE_MM: f64 = 5.0;
+/// Smallest share of the photo's width a zone must span for its document to be placed from
+/// it: smaller, the document is too small in the photo to check anyway.
+const MIN_ZONE_SHARE: f64 = 0.3;
+
+/// The document placed from its machine-readable zone, for a photo where neither its
+/// outline nor the frame is the document: a passport open on a table of its own colour,
+/// its other page cut by the frame, or a scan with more than the document on it. The zone
+/// is looked for in the whole photo; when one is found of the document type's format (read
+/// as such, or, for a passport, found as two lines of 44 characters even if it does not
+/// read in the whole photo), with a box of that format's proportions, spanning at
+/// least [`MIN_ZONE_SHARE`] of the photo's width, the page follows from ICAO 9303's
+/// geometry: its width from the character pitch (2.54 mm), centred on the zone, its bottom
+/// [`ZONE_TO_EDGE_MM`] below the zone (or its top above it, upside down: whichever page
+/// lies more inside the photo), its height from the type's aspect ratio. At least three
+/// quarters of that page must lie inside the photo; the corners are cut to the photo.
+/// The page is upright in the photo (the zone's box has no tilt), so a document at a steep
+/// angle is not placed this way.
+pub fn zone_document(
+    original: &RgbImage,
+    doc: DocumentType,
+    max_long_side: u32,
+) -> Option<(Quad, RgbImage)> {
+    let lay = layout(doc);
+    lay.mrz?;
+    let (chars, lines, format) = match doc {
+        DocumentType::Passport => (44.0, 2.0, crate::domain::mrz::MrzFormat::Td3),
+        DocumentType::IdCard => (30.0, 3.0, crate::domain::mrz::MrzFormat::Td1),
+        DocumentType::DrivingLicence => return None,
+    };
+    let (w, h) = (f64::from(original.width()), f64::from(original.height()));
+    if w < 16.0 || h < 16.0 {
+        return None;
+    }
+    let reading = crate::document::read_mrz(original);
+    let zone = reading.zone?;
+    // A zone that reads has its format; one that does not must at least be found with the
+    // format's grid (a three-line grid is always taken as 30 characters, so an identity
+    // card's zone must read).
+    let fits = match &reading.mrz {
+        Some(m) => m.format == format,
+        None => format == crate::domain::mrz::MrzFormat::Td3 && reading.grid == Some((2, 44)),
+    };
+    if !fits || zone.w < MIN_ZONE_SHARE {
+        return None;
+    }
+    let (zx, zy, zw, zh) = (zone.x * w, zone.y * h, zone.w * w, zone.h * h);
+    // The box spans the characters and a cell on each side: chars + 1 pitches wide; each
+    // line is two character heights (about 2 pitches) apart, with one height of margin.
+    let expected_aspect = (chars + 1.0) / (2.0 * lines);
+    let aspect = zw / zh.max(1.0);
+    if !(expected_aspect / 1.4..=expected_aspect * 1.4).contains(&aspect) {
+        return None;
+    }
+    let mm = zw / ((chars + 1.0) * ZONE_PITCH_MM);
+    let (page_w, page_h) = (lay.width_mm * mm, lay.height_mm * mm);
+    let left = zx + zw / 2.0 - page_w / 2.0;
+    let upright_top = zy + zh + ZONE_TO_EDGE_MM * mm - page_h;
+    let upside_down_top = zy - ZONE_TO_EDGE_MM * mm;
+    let inside = |top: f64| {
+        let across = (left + page_w).min(w) - left.max(0.0);
+        let down = (top + page_h).min(h) - top.max(0.0);
+        across.max(0.0) * down.max(0.0) / (page_w * page_h)
+    };
+    let top = if inside(upright_top) >= inside(upside_down_top) {
+        upright_top
+    } else {
+        upside_down_top
+    };
+    if inside(top) < 0.75 {
+        return None;
+    }
+    let (x0, y0) = (left.max(0.0), top.max(0.0));
+    let (x1, y1) = ((left + page_w).min(w), (top + page_h).min(h));
+    let quad = detect::order(Quad([
+        Point::new(x0, y0),
+        Point::new(x1, y0),
+        Point::new(x1, y1),
+        Point::new(x0, y1),
+    ]))?;
+    let crop = crop_document(original, &quad, lay.aspect(), max_long_side)?;
+    Some((quad, crop))
 }
 
 /// The whole per-image pipeline: decode under limits, orient, measure, detect, crop and

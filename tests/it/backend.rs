@@ -75,6 +75,7 @@ both_backends!(
     angled_card_is_accepted_with_a_true_crop,
     passport_front_needs_a_portrait,
     id_card_front_with_a_face_is_accepted,
+    a_scanned_id_card_front_is_taken_whole,
     bad_photos_are_rejected_with_every_reason,
     non_images_and_bombs_are_refused,
     metadata_never_survives,
@@ -157,6 +158,13 @@ pub(crate) fn id_card_with_face() -> RgbImage {
 
 /// A photographed id card front whose portrait box shows `portrait`.
 pub(crate) fn id_card_with(portrait: &DynamicImage) -> RgbImage {
+    let mut table = RgbImage::from_pixel(1400, 1000, Rgb([40, 44, 52]));
+    imageops::overlay(&mut table, &card_front_with(portrait), 200, 180);
+    table
+}
+
+/// The flat front of an id card (1000 px wide) whose portrait box shows `portrait`.
+fn card_front_with(portrait: &DynamicImage) -> RgbImage {
     let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
     let region = layout
         .region(RedactionTarget::Portrait)
@@ -170,9 +178,44 @@ pub(crate) fn id_card_with(portrait: &DynamicImage) -> RgbImage {
         (region.x * cw) as i64,
         (region.y * ch) as i64,
     );
-    let mut table = RgbImage::from_pixel(1400, 1000, Rgb([40, 44, 52]));
-    imageops::overlay(&mut table, &card, 200, 180);
-    table
+    card
+}
+
+/// A scanned id card front fills the frame: it has no outline to find and no zone to
+/// confirm it, but its printed portrait makes it a document, taken whole. A face photo or
+/// a blank page of the same shape is still not a document.
+async fn a_scanned_id_card_front_is_taken_whole(kind: Kind) {
+    let b = backend(kind).await;
+    let card = card_front_with(&astronaut());
+    let r = b
+        .check_document(DocumentType::IdCard, Side::Front, jpeg(&card))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.verdict,
+        Verdict::Accepted,
+        "{:?} {}",
+        r.reasons,
+        r.metrics
+    );
+    assert_eq!(r.metrics["outline"], "frame", "{}", r.metrics);
+    let crop = r.cropped_jpeg.expect("the frame, straightened");
+    assert!((aspect_of(&crop) - 85.60 / 53.98).abs() < 0.02);
+    assert!(r.metrics["portrait"]["face"]["width"].as_u64().unwrap() > 40);
+
+    let (w, h) = card.dimensions();
+    let face = astronaut()
+        .resize_exact(w, h, imageops::FilterType::Triangle)
+        .to_rgb8();
+    let blank = RgbImage::from_pixel(w, h, Rgb([230, 228, 220]));
+    for (what, img) in [("a face photo", face), ("a blank page", blank)] {
+        let r = b
+            .check_document(DocumentType::IdCard, Side::Front, jpeg(&img))
+            .await
+            .unwrap();
+        assert_ne!(r.metrics["outline"], "frame", "{what}: {}", r.metrics);
+        assert_eq!(r.verdict, Verdict::Rejected, "{what}: {}", r.metrics);
+    }
 }
 
 async fn id_card_front_with_a_face_is_accepted(kind: Kind) {

@@ -149,6 +149,42 @@ fn a_document_filling_the_frame_is_taken_whole_and_read() {
 }
 
 #[test]
+fn a_passport_open_on_a_table_of_its_own_colour_is_placed_from_its_zone() {
+    // The data page at the bottom of a 4:3 photo, on paper of the page's own colour, the
+    // facing page above it running off the top: no outline, not the frame's shape.
+    let page = scan_of(DocumentType::Passport, 1100);
+    let stock = *page.get_pixel(3, page.height() / 2);
+    let mut img = image::RgbImage::from_pixel(1600, 1200, stock);
+    image::imageops::overlay(&mut img, &page, 250, 1200 - 80 - i64::from(page.height()));
+    let a = analyse_jpeg(&img, DocumentType::Passport);
+    assert_eq!(a.outline, Some(imaging::Outline::Zone), "{:?}", a.reasons);
+    assert!(
+        !a.reasons.contains(&imaging::Reason::DocumentNotFound),
+        "{:?}",
+        a.reasons
+    );
+    // Placed where the page lies, within a few millimetres (a page is 1100 px = 125 mm).
+    let corners = a.corners.expect("the page's corners");
+    let (top, left) = (f64::from(1200 - 80 - page.height()), 250.0);
+    let truth = imaging::Quad([
+        imaging::Point::new(left, top),
+        imaging::Point::new(left + 1100.0, top),
+        imaging::Point::new(left + 1100.0, 1120.0),
+        imaging::Point::new(left, 1120.0),
+    ]);
+    assert!(corners.max_corner_distance(&truth) < 45.0, "{corners:?}");
+    let reading = read_mrz(&a.crop.expect("a crop"));
+    assert_eq!(reading.outcome, MrzOutcome::Read);
+    assert_eq!(
+        reading.lines,
+        Holder::for_document(DocumentType::Passport).zone(DocumentType::Passport)
+    );
+    // An identity card's zone does not place a passport, nor the reverse.
+    let a = analyse_jpeg(&img, DocumentType::IdCard);
+    assert_ne!(a.outline, Some(imaging::Outline::Zone));
+}
+
+#[test]
 fn a_document_standing_on_its_short_side_is_turned_upright() {
     let img = image::imageops::rotate90(&scan_of(DocumentType::IdCard, 800));
     let a = analyse_jpeg(&img, DocumentType::IdCard);
