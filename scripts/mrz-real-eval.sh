@@ -93,7 +93,7 @@ for cols in rows:
         sys.exit(f"{ident}: not JSON from {binary}: {run.stdout!r} {run.stderr!r}")
     if run.returncode != 0:
         unread += 1
-        code = answer.get("error", answer).get("code") if isinstance(answer, dict) else answer
+        code = answer.get("code") if isinstance(answer, dict) else answer
         print(f"{ident:28} not read: {code}")
         continue
     got = as_read(answer)
