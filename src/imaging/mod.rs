@@ -4,7 +4,8 @@
 //! The pipeline for one document photo ([`check_document`]):
 //! [`decode`] (format by content, limits before allocation, EXIF orientation applied) →
 //! [`AnalysisImage`] (grey copy, long side ≤ 1000 px) → [`detect_document`] (four corners;
-//! failing that, [`frame_document`]: the whole frame, for a scan) →
+//! failing that, [`frame_document`]: the whole frame, for a scan; or [`zone_document`]: the
+//! page placed from its machine-readable zone) →
 //! [`measure`] and [`evaluate`] (quality gates, every failing reason) → [`crop_document`]
 //! (perspective warp to the true aspect ratio) → [`encode_jpeg`] (pixels only, no metadata).
 //! [`redact_crop`] and [`redact_original`] hide fields when images are served.
