@@ -149,21 +149,23 @@ impl Checks {
         let _pixels = self
             .budget
             .reserve(decode_cost(header.width, header.height));
-        // The front of a passport or an id card carries the holder's portrait.
+        // The front of a passport or an id card carries the holder's portrait, which is
+        // checked; so does a driving licence's front, where it is not required.
         let needs_portrait = side == Side::Front
             && matches!(document_type, DocumentType::Passport | DocumentType::IdCard);
-        // Such a side filling the whole frame (a scan of an id card's front, which has no
-        // zone to confirm it) is taken whole when its printed portrait is found on it.
+        // A front filling the whole frame (a scan of a card's front, which has no zone to
+        // confirm it) is taken whole when its printed portrait is found on it.
         let shows_portrait = |frame: &RgbImage| {
-            self.faces_on(frame).is_ok_and(|boxes| {
-                faces::checks::frame_shows_printed_portrait(&boxes, frame.width(), frame.height())
-            })
+            self.faces_on(frame)
+                .map_or(imaging::PortraitSeen::NoFace, |boxes| {
+                    faces::checks::portrait_seen(&boxes, frame.width(), frame.height())
+                })
         };
         let analysis = imaging::analyse_document_with(
             image,
             document_type,
             &self.imaging,
-            needs_portrait.then_some(&shows_portrait as imaging::PortraitProbe<'_>),
+            (side == Side::Front).then_some(&shows_portrait as imaging::PortraitProbe<'_>),
         )
         .map_err(invalid)?;
         let mut reasons: Vec<String> = analysis

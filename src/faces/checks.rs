@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use strum::{IntoStaticStr, VariantArray};
 
 use super::{FaceBox, FaceDetector, FacesConfig, largest, width_ratio};
+use crate::imaging::PortraitSeen;
 
 /// Why a face check rejected an image. Serialised as the stable code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,23 +140,38 @@ pub(crate) fn document_from_faces(
 }
 
 /// The largest face on a frame taken whole as a document is its printed portrait when it
-/// has a portrait's size and place: a tenth to a half of the frame's shorter side (a card's
-/// portrait face measures about a quarter to a third) and off the middle, in the frame's
-/// left or right part, beside the text. A photo of a face cut to a document's shape has it
-/// in the middle, and usually larger.
-const PRINTED_PORTRAIT_RATIO: std::ops::RangeInclusive<f64> = 0.1..=0.5;
+/// has a portrait's size and place: a tenth to two fifths of the frame's shorter side (a
+/// card's portrait face measures about a quarter to a third) and off the middle, in the
+/// frame's left or right part, beside the text.
+const PRINTED_PORTRAIT_RATIO: std::ops::Range<f64> = 0.1..0.4;
 /// How far from the frame's middle (as a share of its width) a portrait's centre lies.
 const PRINTED_PORTRAIT_OFFSET: f64 = 0.15;
+/// A face whose box covers at least this share of the frame's area fills it: the frame is
+/// a face photo or a portrait's own picture, never a document's side. A portrait covers a
+/// sixth of its document and its face box (brow to chin, cheek to cheek) at most a third
+/// of the portrait, so a document's face covers about 5 % of it or less; an identity
+/// photo's face covers 20–30 % of the photo.
+const FACE_PHOTO_SHARE: f64 = 0.12;
 
-/// Does a frame that may be a whole document (a scan of an id card's front) show a printed
-/// portrait where documents print it? See [`PRINTED_PORTRAIT_RATIO`].
-pub(crate) fn frame_shows_printed_portrait(faces: &[FaceBox], width: u32, height: u32) -> bool {
+/// What the largest face on a straightened frame says about it (see
+/// [`crate::imaging::PortraitSeen`] and the constants above).
+pub(crate) fn portrait_seen(faces: &[FaceBox], width: u32, height: u32) -> PortraitSeen {
     let Some(face) = largest(faces) else {
-        return false;
+        return PortraitSeen::NoFace;
     };
-    let centre = (f64::from(face.x) + f64::from(face.width) / 2.0) / f64::from(width.max(1));
-    PRINTED_PORTRAIT_RATIO.contains(&width_ratio(&face, width, height))
+    let (w, h) = (f64::from(width.max(1)), f64::from(height.max(1)));
+    let share = f64::from(face.width) * f64::from(face.height) / (w * h);
+    let ratio = width_ratio(&face, width, height);
+    let centre = (f64::from(face.x) + f64::from(face.width) / 2.0) / w;
+    if share >= FACE_PHOTO_SHARE {
+        PortraitSeen::FacePhoto
+    } else if PRINTED_PORTRAIT_RATIO.contains(&ratio)
         && (centre - 0.5).abs() >= PRINTED_PORTRAIT_OFFSET
+    {
+        PortraitSeen::Printed
+    } else {
+        PortraitSeen::Other
+    }
 }
 
 pub(crate) fn selfie_from_faces(
@@ -221,17 +237,32 @@ mod tests {
     #[test]
     fn a_printed_portrait_is_off_the_middle_and_of_a_portraits_size() {
         // A 1000 × 630 card: its shorter side is 630.
-        let shows = |faces: &[FaceBox]| frame_shows_printed_portrait(faces, 1000, 630);
+        let seen = |faces: &[FaceBox]| portrait_seen(faces, 1000, 630);
         // Left of the text (centre at 0.18), a quarter of the height: a portrait.
-        assert!(shows(&[face(100, 160)]));
+        assert_eq!(seen(&[face(100, 160)]), PortraitSeen::Printed);
         // On the right, as some cards print it; a ghost portrait beside it changes nothing.
-        assert!(shows(&[face(700, 160), face(450, 40)]));
-        assert!(!shows(&[]), "no face");
-        assert!(!shows(&[face(420, 160)]), "in the middle");
-        assert!(!shows(&[face(40, 40)]), "too small for a portrait");
-        assert!(!shows(&[face(0, 400)]), "too large for a portrait");
+        assert_eq!(
+            seen(&[face(700, 160), face(450, 40)]),
+            PortraitSeen::Printed
+        );
+        assert_eq!(seen(&[]), PortraitSeen::NoFace);
+        assert_eq!(
+            seen(&[face(420, 160)]),
+            PortraitSeen::Other,
+            "in the middle"
+        );
+        assert_eq!(seen(&[face(40, 40)]), PortraitSeen::Other, "too small");
+        // A face filling the frame, wherever it lies, is a face photo's: 280² of 1000 × 630
+        // is 12.4 % of it.
+        assert_eq!(seen(&[face(340, 280)]), PortraitSeen::FacePhoto);
+        assert_eq!(seen(&[face(0, 280)]), PortraitSeen::FacePhoto);
+        assert_eq!(
+            seen(&[face(0, 240)]),
+            PortraitSeen::Printed,
+            "9 %: a large portrait"
+        );
         // The largest face decides, not the first.
-        assert!(!shows(&[face(100, 160), face(400, 200)]));
+        assert_eq!(seen(&[face(100, 160), face(400, 200)]), PortraitSeen::Other);
     }
 
     #[test]

@@ -143,11 +143,27 @@ pub struct DocumentAnalysis {
     pub upright_as_sent: bool,
 }
 
-/// Does this straightened frame show a document's printed portrait? Given by a caller that
-/// has a face detector (the local backend, for a side that carries the holder's portrait),
-/// so that such a side filling the whole frame, with no zone to confirm it, is taken whole
-/// (see [`frame_document`]).
-pub type PortraitProbe<'a> = &'a dyn Fn(&RgbImage) -> bool;
+/// What a face detector sees on a straightened frame that may be a document's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortraitSeen {
+    /// No face.
+    NoFace,
+    /// A printed portrait: a face of a portrait's size, off the middle, beside the text.
+    Printed,
+    /// A face filling the frame (its box covers an eighth of it or more): a photo of a face,
+    /// or a portrait's own picture cut out as if it were the document — never a whole
+    /// document's side.
+    FacePhoto,
+    /// Another face (too small or too large for a printed portrait).
+    Other,
+}
+
+/// What a straightened frame shows of a printed portrait. Given by a caller that has a
+/// face detector (the local backend, for a document's front, which carries the holder's
+/// portrait), so that such a side filling the whole frame, with no zone to confirm it, is
+/// taken whole (see [`frame_document`]), and a portrait's own frame is not taken for the
+/// document's outline (see [`analyse_pixels_with`]).
+pub type PortraitProbe<'a> = &'a dyn Fn(&RgbImage) -> PortraitSeen;
 
 /// Decode, measure, find and straighten a photo of a `doc`, without encoding.
 pub fn analyse_document(
@@ -200,6 +216,12 @@ pub fn analyse_pixels(
 }
 
 /// [`analyse_pixels`], with a [`PortraitProbe`] for a side that carries the portrait.
+///
+/// With a probe, an outline covering less than [`FRAME_SHARE`] of the frame is first
+/// looked at as it is (straightened at its own apparent proportions): when it shows a face
+/// in its middle it is the frame of the printed portrait (a document on a backdrop of its
+/// own colour shows no edges, its portrait's frame does), or a face photo, and is not
+/// taken as the document.
 pub fn analyse_pixels_with(
     original: RgbImage,
     format: Format,
@@ -218,7 +240,12 @@ pub fn analyse_pixels_with(
         // frame is one of its own printed rectangles (a portrait on a plain backdrop).
         detected => frame_document(&original, doc, cfg.crop_max_long_side, portrait)
             .map(|(quad, crop)| (quad, Outline::Frame, Some(crop)))
-            .or_else(|| detected.map(|d| (analysis.to_original(&d.quad), Outline::Edges, None)))
+            .or_else(|| {
+                detected
+                    .map(|d| analysis.to_original(&d.quad))
+                    .filter(|q| !portrait.is_some_and(|probe| is_a_portrait(&original, q, probe)))
+                    .map(|q| (q, Outline::Edges, None))
+            })
             .or_else(|| {
                 zone_document(&original, doc, cfg.crop_max_long_side)
                     .map(|(quad, crop)| (quad, Outline::Zone, Some(crop)))
@@ -301,8 +328,36 @@ pub fn frame_document(
             let at_an_end = zone.y + zone.h >= 0.75 || zone.y <= 0.25;
             across && at_an_end
         });
-    (zone_confirms || portrait.is_some_and(|shows_portrait| shows_portrait(&crop)))
+    (zone_confirms || portrait.is_some_and(|probe| probe(&crop) == PortraitSeen::Printed))
         .then_some((quad, crop))
+}
+
+/// Longest side of the outline's picture shown to a [`PortraitProbe`]: the detector looks at
+/// 320 × 240 pixels anyway.
+const PROBE_LONG_SIDE: u32 = 640;
+
+/// Does the outline `quad` (in `original`'s pixels) frame a face photo? It is straightened
+/// as it stands in the photo (its corners taken by their place, not its long side put on
+/// top, which would turn a portrait's frame on its side) and at its apparent proportions
+/// (the mean of its opposite sides), not the document type's, which would stretch a
+/// portrait's face. A portrait's frame standing sideways in the photo is not recognised.
+fn is_a_portrait(original: &RgbImage, quad: &Quad, probe: PortraitProbe<'_>) -> bool {
+    let by = |key: fn(&Point) -> f64| {
+        let mut order = quad.0;
+        order.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        (order[0], order[3])
+    };
+    let (tl, br) = by(|p| p.x + p.y);
+    let (bl, tr) = by(|p| p.x - p.y);
+    let as_it_stands = Quad([tl, tr, br, bl]);
+    let side = |a: Point, b: Point| (a.x - b.x).hypot(a.y - b.y);
+    let width = (side(tl, tr) + side(bl, br)) / 2.0;
+    let height = (side(tl, bl) + side(tr, br)) / 2.0;
+    as_it_stands.area() >= 0.9 * quad.area()
+        && width >= 1.0
+        && height >= 1.0
+        && crop_document(original, &as_it_stands, width / height, PROBE_LONG_SIDE)
+            .is_some_and(|picture| probe(&picture) == PortraitSeen::FacePhoto)
 }
 
 /// The pitch of a machine-readable zone's characters (ICAO 9303: ten per inch).

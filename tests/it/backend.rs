@@ -75,7 +75,8 @@ both_backends!(
     angled_card_is_accepted_with_a_true_crop,
     passport_front_needs_a_portrait,
     id_card_front_with_a_face_is_accepted,
-    a_scanned_id_card_front_is_taken_whole,
+    a_scanned_card_front_is_taken_whole,
+    a_portrait_is_not_taken_for_the_card,
     bad_photos_are_rejected_with_every_reason,
     non_images_and_bombs_are_refused,
     metadata_never_survives,
@@ -165,7 +166,12 @@ pub(crate) fn id_card_with(portrait: &DynamicImage) -> RgbImage {
 
 /// The flat front of an id card (1000 px wide) whose portrait box shows `portrait`.
 fn card_front_with(portrait: &DynamicImage) -> RgbImage {
-    let (mut card, layout) = synth::document_face(DocumentType::IdCard, 1000, 11);
+    card_face_with(DocumentType::IdCard, portrait)
+}
+
+/// The flat face of a `doc` (1000 px wide) whose portrait box shows `portrait`.
+fn card_face_with(doc: DocumentType, portrait: &DynamicImage) -> RgbImage {
+    let (mut card, layout) = synth::document_face(doc, 1000, 11);
     let region = layout
         .region(RedactionTarget::Portrait)
         .expect("portrait box");
@@ -181,17 +187,33 @@ fn card_front_with(portrait: &DynamicImage) -> RgbImage {
     card
 }
 
-/// A scanned id card front fills the frame: it has no outline to find and no zone to
-/// confirm it, but its printed portrait makes it a document, taken whole. A face photo or
-/// a blank page of the same shape is still not a document.
-async fn a_scanned_id_card_front_is_taken_whole(kind: Kind) {
+/// A portrait as identity documents print it: the face fills most of the picture (ICAO
+/// 9303 asks for 70–80 % of its height from chin to crown).
+fn id_photo() -> DynamicImage {
+    let zoomed = zoom_in().swap_remove(2);
+    let (w, h) = zoomed.dimensions();
+    zoomed.crop_imm(w / 6, h / 6, w * 2 / 3, h * 2 / 3)
+}
+
+/// A card front filling the frame (a scan): it has no outline to find and no zone to
+/// confirm it (the synthetic licence face prints none), but its printed portrait makes it
+/// a document, taken whole — as an id card's front or a driving licence's (the same ID-1
+/// size). A face photo or a blank page of the same shape is still not a document.
+async fn a_scanned_card_front_is_taken_whole(kind: Kind) {
     let b = backend(kind).await;
-    let card = card_front_with(&astronaut());
+    let card = card_face_with(DocumentType::DrivingLicence, &id_photo());
     let r = accepted_id_card_front(&b, &card).await;
     assert_eq!(r.metrics["outline"], "frame", "{}", r.metrics);
     let crop = r.cropped_jpeg.expect("the frame, straightened");
     assert!((aspect_of(&crop) - 85.60 / 53.98).abs() < 0.02);
     assert!(r.metrics["portrait"]["face"]["width"].as_u64().unwrap() > 40);
+
+    let licence = b
+        .check_document(DocumentType::DrivingLicence, Side::Front, jpeg(&card))
+        .await
+        .unwrap();
+    assert_eq!(licence.verdict, Verdict::Accepted, "{}", licence.metrics);
+    assert_eq!(licence.metrics["outline"], "frame", "{}", licence.metrics);
 
     let (w, h) = card.dimensions();
     let face = astronaut()
@@ -199,13 +221,64 @@ async fn a_scanned_id_card_front_is_taken_whole(kind: Kind) {
         .to_rgb8();
     let blank = RgbImage::from_pixel(w, h, Rgb([230, 228, 220]));
     for (what, img) in [("a face photo", face), ("a blank page", blank)] {
-        let r = b
-            .check_document(DocumentType::IdCard, Side::Front, jpeg(&img))
-            .await
-            .unwrap();
-        assert_ne!(r.metrics["outline"], "frame", "{what}: {}", r.metrics);
-        assert_eq!(r.verdict, Verdict::Rejected, "{what}: {}", r.metrics);
+        for doc in [DocumentType::IdCard, DocumentType::DrivingLicence] {
+            let r = b
+                .check_document(doc, Side::Front, jpeg(&img))
+                .await
+                .unwrap();
+            assert_ne!(r.metrics["outline"], "frame", "{what}: {}", r.metrics);
+            assert_eq!(r.verdict, Verdict::Rejected, "{what}: {}", r.metrics);
+        }
     }
+}
+
+/// A light card close up on a table of its own colour: its edges do not show, and the one
+/// outline in the photo is its printed portrait's dark frame. That is not the card: cropping
+/// the portrait as the card would keep the wrong picture (and on a licence, whose portrait
+/// is not required, accept it). The same card on a dark table is found by its own edges.
+async fn a_portrait_is_not_taken_for_the_card(kind: Kind) {
+    let b = backend(kind).await;
+    let mut card = card_face_with(DocumentType::DrivingLicence, &id_photo());
+    let stock = *card.get_pixel(card.width() - 20, card.height() / 2);
+    // The rounded corners are marked with a colour the print never has.
+    for p in card.pixels_mut().filter(|p| p.0 == [255, 0, 255]) {
+        *p = stock;
+    }
+    // A dark frame around the portrait box (30..330 × 107..498 on this 1000 px face).
+    for (x, y, p) in card.enumerate_pixels_mut() {
+        let around = (22..338).contains(&x) && (99..506).contains(&y);
+        let inside = (30..330).contains(&x) && (107..498).contains(&y);
+        if around && !inside {
+            *p = Rgb([30, 30, 36]);
+        }
+    }
+    let card = imageops::resize(&card, 1400, 883, imageops::FilterType::Triangle);
+    let mut table = RgbImage::from_pixel(1600, 1200, stock);
+    imageops::overlay(&mut table, &card, 100, 158);
+    let r = b
+        .check_document(DocumentType::DrivingLicence, Side::Front, jpeg(&table))
+        .await
+        .unwrap();
+    assert_eq!(r.verdict, Verdict::Rejected, "{}", r.metrics);
+    assert_eq!(r.reasons, ["DOCUMENT_NOT_FOUND"], "{}", r.metrics);
+
+    let small = imageops::resize(&card, 800, 505, imageops::FilterType::Triangle);
+    let mut dark = RgbImage::from_pixel(1600, 1200, Rgb([40, 44, 52]));
+    imageops::overlay(&mut dark, &small, 400, 350);
+    let r = b
+        .check_document(DocumentType::DrivingLicence, Side::Front, jpeg(&dark))
+        .await
+        .unwrap();
+    assert_eq!(
+        r.verdict,
+        Verdict::Accepted,
+        "{:?} {}",
+        r.reasons,
+        r.metrics
+    );
+    assert_eq!(r.metrics["outline"], "edges", "{}", r.metrics);
+    let x0 = r.metrics["corners"][0][0].as_f64().unwrap();
+    assert!((x0 - 400.0).abs() < 20.0, "{}", r.metrics);
 }
 
 /// An id card's front through `b`, which must accept it.
