@@ -318,37 +318,31 @@ fn measure_line(marks: Vec<Mark>) -> Option<TextLine> {
     })
 }
 
-/// One line of a zone's grid: cell `i` is centred at `x0 + i·pitch` on the line's centre
-/// line. Each line has its own origin and pitch: in a photo taken at an angle the line
-/// nearer the camera is printed larger, even on a crop straightened from the page's corners.
+/// One line of a zone's grid.
 #[derive(Debug, Clone, Copy)]
 pub struct GridLine {
     /// Centre line of the capitals: `y = a + b·x`.
     pub a: f64,
     pub b: f64,
     pub cap: f64,
-    pub x0: f64,
-    pub pitch: f64,
 }
 
-/// The zone's fixed grid, in the working image's pixels: `chars` cells on every line.
+/// The zone's fixed grid, in the working image's pixels: cell `i` of every line is
+/// centred at `x0 + i·pitch`.
 #[derive(Debug, Clone)]
 pub struct Grid {
     pub lines: Vec<GridLine>,
+    pub x0: f64,
+    pub pitch: f64,
     pub chars: usize,
 }
 
 impl Grid {
     /// The centre of cell `i` on line `l`.
     pub fn centre(&self, l: usize, i: usize) -> (f64, f64) {
+        let x = self.x0 + self.pitch * i as f64;
         let line = &self.lines[l];
-        let x = line.x0 + line.pitch * i as f64;
         (x, line.a + line.b * x)
-    }
-
-    /// The distance between neighbouring cells' centres on line `l`.
-    pub fn pitch(&self, l: usize) -> f64 {
-        self.lines[l].pitch
     }
 }
 
@@ -465,54 +459,14 @@ fn grid(zone: &[&TextLine]) -> Grid {
     Grid {
         lines: zone
             .iter()
-            .map(|l| {
-                let (x0, pitch) = own_cells(l, (x0, pitch), cells, pitch0);
-                GridLine {
-                    a: l.a,
-                    b: l.b,
-                    cap: l.cap,
-                    x0,
-                    pitch,
-                }
+            .map(|l| GridLine {
+                a: l.a,
+                b: l.b,
+                cap: l.cap,
             })
             .collect(),
+        x0,
+        pitch,
         chars,
     }
-}
-
-/// A line's own cells: the zone's shared `(x0, pitch)` refitted to the line's marks, each
-/// taken at the cell the shared grid puts it in. The shared grid is kept when the line has
-/// too few clear marks, or they do not spread over most of it, or their fit is not a
-/// small correction of it (a line's pitch differs from its neighbour's by a few percent).
-fn own_cells(line: &TextLine, (x0, pitch): (f64, f64), cells: f64, pitch0: f64) -> (f64, f64) {
-    let (mut lx0, mut lpitch) = (x0, pitch);
-    for _ in 0..2 {
-        let pairs: Vec<(f64, f64)> = line
-            .marks
-            .iter()
-            .filter(|m| m.w() < 1.3 * pitch0)
-            .filter_map(|m| {
-                let i = (m.cx() - lx0) / lpitch;
-                let on = i > -0.5 && i < cells + 0.5 && (i - i.round()).abs() < 0.45;
-                on.then_some((i.round(), m.cx()))
-            })
-            .collect();
-        let (lo, hi) = pairs
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(i, _)| {
-                (lo.min(i), hi.max(i))
-            });
-        if (pairs.len() as f64) < cells / 3.0 || hi - lo < 0.6 * cells {
-            break;
-        }
-        let (a, b) = fit(&pairs);
-        let shift = (a - x0)
-            .abs()
-            .max((a + b * cells - x0 - pitch * cells).abs());
-        if b < 0.95 * pitch || b > 1.05 * pitch || shift > 0.75 * pitch {
-            break;
-        }
-        (lx0, lpitch) = (a, b);
-    }
-    (lx0, lpitch)
 }
