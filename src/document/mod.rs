@@ -112,8 +112,8 @@ fn read_grey(grey: &locate::Grey) -> MrzReading {
             let cap = grid.lines[l].cap;
             for i in [cells.start, cells.end.saturating_sub(1)] {
                 let (cx, cy) = grid.centre(l, i);
-                x0 = x0.min(cx - grid.pitch);
-                x1 = x1.max(cx + grid.pitch);
+                x0 = x0.min(cx - grid.pitch(l, i));
+                x1 = x1.max(cx + grid.pitch(l, i));
                 y0 = y0.min(cy - cap);
                 y1 = y1.max(cy + cap);
             }

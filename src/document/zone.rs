@@ -361,7 +361,7 @@ fn patch(grey: &Grey, grid: &Grid, t: &Templates, l: usize, i: usize, stretch: f
     // The scale comes from the pitch, measured over the whole line, and the typeface's own
     // proportions: a line's measured height is less exact (OCR-B's digits stand taller
     // than its capitals, and a line of fillers has few capitals).
-    let sx = grid.pitch / f64::from(t.pitch);
+    let sx = grid.pitch(l, i) / f64::from(t.pitch);
     patch_at(grey, t, (cx, cy), sx, sx * stretch)
 }
 
