@@ -318,9 +318,9 @@ fn measure_line(marks: Vec<Mark>) -> Option<TextLine> {
     })
 }
 
-/// One line of a zone's grid: cell `i` is centred at `x0 + i·pitch` on the line's centre
-/// line. Each line has its own origin and pitch: in a photo taken at an angle the line
-/// nearer the camera is printed larger, even on a crop straightened from the page's corners.
+/// One line of a zone's grid: cell `i` is centred at `x0 + pitch·i + bend·i²` on the line's
+/// centre line. Each line has its own: in a photo taken at an angle the line nearer the
+/// camera is printed larger, even on a crop straightened from the page's corners.
 #[derive(Debug, Clone, Copy)]
 pub struct GridLine {
     /// Centre line of the capitals: `y = a + b·x`.

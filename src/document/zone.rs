@@ -358,9 +358,9 @@ fn calibrate(grey: &Grey, grid: &Grid, t: &Templates, l: usize) -> (f64, Search)
 /// [`SHIFT`] pixels of margin on every side, `stretch` times taller than the pitch says.
 fn patch(grey: &Grey, grid: &Grid, t: &Templates, l: usize, i: usize, stretch: f64) -> Vec<f32> {
     let (cx, cy) = grid.centre(l, i);
-    // The scale comes from the pitch, measured over the whole line, and the typeface's own
-    // proportions: a line's measured height is less exact (OCR-B's digits stand taller
-    // than its capitals, and a line of fillers has few capitals).
+    // The scale comes from the line's pitch at this cell, fitted over the whole line, and the
+    // typeface's own proportions: a line's measured height is less exact (OCR-B's digits
+    // stand taller than its capitals, and a line of fillers has few capitals).
     let sx = grid.pitch(l, i) / f64::from(t.pitch);
     patch_at(grey, t, (cx, cy), sx, sx * stretch)
 }
